@@ -1,0 +1,50 @@
+//! The `airlock` binary: parses flags and calls the library crates. No policy lives here.
+
+mod bench;
+mod doctor;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Run code nobody trusts, in a kernel-enforced sandbox"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run code in a fresh sandbox (FILE, '-' for stdin, or -c CODE).
+    Run(Box<run::RunArgs>),
+    /// Show what isolation this host supports, layer by layer, and prove it with a run.
+    Doctor(doctor::DoctorArgs),
+    /// Measure the jail's setup overhead against running the interpreter bare.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run::main(*args),
+        Command::Doctor(args) => doctor::main(args),
+        Command::Bench(args) => bench::main(args),
+    };
+    std::process::exit(code);
+}
+
+/// Print a usage error naming what was wrong; exit status 2.
+fn usage_error(message: impl std::fmt::Display) -> i32 {
+    eprintln!("airlock: {message}");
+    2
+}
+
+/// Print a failure of airlock itself; exit status 1.
+fn internal_error(message: impl std::fmt::Display) -> i32 {
+    eprintln!("airlock: {message}");
+    1
+}

@@ -1,0 +1,228 @@
+//! `airlock run`: read the code, build the request from the flags, run it, print the
+//! result (passing the code's output through, or as one ExecutionResult with --json).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use airlock_jail::{Exit, Stream};
+use airlock_runtime::python::Interpreter;
+use airlock_runtime::request::Policy;
+use airlock_runtime::{ExecutionRequest, ExecutionResult, Grants};
+use clap::Args;
+
+use crate::{internal_error, usage_error};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// File with the code, or '-' to read it from stdin.
+    #[arg(value_name = "FILE|-")]
+    file: Option<PathBuf>,
+    /// Code given inline instead of FILE.
+    #[arg(
+        short = 'c',
+        long = "code",
+        value_name = "STRING",
+        conflicts_with = "file"
+    )]
+    code: Option<String>,
+    /// Language of the code.
+    #[arg(
+        long = "lang",
+        default_value = "python",
+        value_name = "python|javascript|bash"
+    )]
+    lang: String,
+    /// Wall-clock limit in seconds.
+    #[arg(
+        long,
+        default_value_t = 30.0,
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
+    timeout: f64,
+    /// Memory limit of the whole sandbox, in MB.
+    #[arg(long, default_value_t = 512, value_name = "MB")]
+    memory: u64,
+    /// CPU share in percent (100 = one core).
+    #[arg(long, default_value_t = 100, value_name = "PERCENT")]
+    cpu: u32,
+    /// Cap on stdout and on stderr, each, in bytes.
+    #[arg(long = "output-limit", default_value_t = 10 << 20, value_name = "BYTES")]
+    output_limit: u64,
+    /// Cap on processes and threads in the sandbox.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pids: u32,
+    /// Give the code this file (or '-', airlock's stdin) as its stdin; default /dev/null.
+    #[arg(long, value_name = "PATH|-")]
+    input: Option<PathBuf>,
+    /// Allow outbound connections to HOST (not available yet: refused).
+    #[arg(long = "allow-net", value_name = "HOST[:PORT]")]
+    allow_net: Vec<String>,
+    /// Pass this host environment variable in (repeatable).
+    #[arg(long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// Bind a host path read-only at the same path (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    allow_read: Vec<PathBuf>,
+    /// Bind a host path read-write (only under the operator's write_roots).
+    #[arg(long = "allow-write", value_name = "PATH")]
+    allow_write: Vec<PathBuf>,
+    /// Let the code load native code it wrote (writable mounts are noexec otherwise).
+    #[arg(long = "allow-ffi")]
+    allow_ffi: bool,
+    /// Print exactly one ExecutionResult JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Flags as the user typed them, for error messages that name the flag.
+fn flag(field: &str) -> String {
+    match field {
+        "code" | "request" => field.to_string(),
+        other => format!("--{other}"),
+    }
+}
+
+fn read_source(path: &PathBuf, what: &str) -> Result<Vec<u8>, String> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read {what} from stdin: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    }
+}
+
+fn load_code(args: &RunArgs) -> Result<String, String> {
+    let (bytes, name) = match (&args.code, &args.file) {
+        (Some(code), _) => return Ok(code.clone()),
+        (None, Some(path)) => (read_source(path, "code file")?, path.display().to_string()),
+        (None, None) => return Err("no code given: pass FILE, '-' for stdin, or -c CODE".into()),
+    };
+    if bytes.contains(&0) {
+        return Err(format!(
+            "{name} is binary (it holds NUL bytes), not source code"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{name} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The operator's policy: `$AIRLOCK_CONFIG`, else /etc/airlock/airlock.toml, else none.
+fn load_policy() -> Result<Policy, String> {
+    let explicit = std::env::var_os("AIRLOCK_CONFIG").map(PathBuf::from);
+    let path = explicit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/airlock/airlock.toml"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display())),
+        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Policy::default())
+        }
+        Err(e) => Err(format!("config {}: {e}", path.display())),
+    }
+}
+
+pub fn main(args: RunArgs) -> i32 {
+    let created_at = chrono::Utc::now();
+    let code = match load_code(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let stdin = match &args.input {
+        Some(p)
+            if p.as_os_str() == "-" && args.file.as_deref() == Some(std::path::Path::new("-")) =>
+        {
+            return usage_error("--input - and FILE - cannot both read stdin");
+        }
+        Some(p) => match read_source(p, "--input") {
+            Ok(b) => Some(b),
+            Err(e) => return usage_error(e),
+        },
+        None => None,
+    };
+    let policy = match load_policy() {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let req = ExecutionRequest {
+        code,
+        language: args.lang.clone(),
+        timeout: args.timeout,
+        max_memory_mb: args.memory,
+        max_cpu_percent: args.cpu,
+        max_processes: args.pids,
+        output_limit: args.output_limit,
+        stdin,
+        grants: Grants {
+            allow_env: args.allow_env.clone(),
+            allow_read: args.allow_read.clone(),
+            allow_write: args.allow_write.clone(),
+            allow_net: args.allow_net.clone(),
+            allow_ffi: args.allow_ffi,
+        },
+    };
+    let python = match Interpreter::default_host() {
+        Ok(p) => p,
+        Err(e) => return internal_error(e),
+    };
+    let spec = match req.to_spec(&python, &policy) {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("invalid {}: {}", flag(e.field), e.reason)),
+    };
+
+    let mut passthrough = |stream: Stream, bytes: &[u8]| {
+        let _ = match stream {
+            Stream::Stdout => std::io::stdout()
+                .write_all(bytes)
+                .and_then(|_| std::io::stdout().flush()),
+            Stream::Stderr => std::io::stderr().write_all(bytes),
+        };
+    };
+    let observer: Option<airlock_jail::Observer> = if args.json {
+        None
+    } else {
+        Some(&mut passthrough)
+    };
+    let outcome = airlock_jail::run(&spec, observer);
+
+    if args.json {
+        let result = match outcome {
+            Ok(o) => ExecutionResult::from_outcome(&req, created_at, o),
+            Err(airlock_jail::JailError::InvalidSpec { field, reason }) => {
+                return usage_error(format!("invalid {field}: {reason}"))
+            }
+            Err(e) => ExecutionResult::sandbox_error(&req, created_at, e.to_string()),
+        };
+        match serde_json::to_string(&result) {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err(e) => internal_error(format!("encode result: {e}")),
+        }
+    } else {
+        match outcome {
+            Ok(o) => {
+                let result = ExecutionResult::from_outcome(&req, created_at, o.clone());
+                if let (Some(reason), Some(error)) = (&result.reason, &result.error) {
+                    if reason != "exit_code" {
+                        eprintln!("airlock: {error}");
+                    }
+                }
+                match o.exit {
+                    Exit::Code(c) => c,
+                    Exit::Timeout => 124,
+                    Exit::Signal(s) => 128 + s,
+                }
+            }
+            Err(e) => internal_error(e),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! What isolation this host supports, layer by layer, for `airlock doctor`.
+//!
+//! Each probe says whether the layer is available and, when it is not, why. The probes
+//! are cheap and have no lasting effect: the real proof is a run, which `airlock doctor`
+//! also makes.
+
+use crate::cgroup::Hierarchy;
+use crate::sys;
+
+/// One layer's availability.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Probe {
+    pub layer: &'static str,
+    pub available: bool,
+    /// What is there (a version, a mode) or why it is missing.
+    pub detail: String,
+    /// A sandbox cannot run without this layer.
+    pub required: bool,
+}
+
+fn probe(layer: &'static str, required: bool, result: Result<String, String>) -> Probe {
+    let (available, detail) = match result {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Probe {
+        layer,
+        available,
+        detail,
+        required,
+    }
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Probe every layer.
+pub fn probes() -> Vec<Probe> {
+    let root = sys::getuid() == 0;
+    let userns = match read("/proc/sys/user/max_user_namespaces").as_deref() {
+        Some("0") => Err("user.max_user_namespaces is 0".to_string()),
+        _ if !root
+            && read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") =>
+        {
+            Err("kernel.unprivileged_userns_clone is 0 and airlock is not root".to_string())
+        }
+        _ => Ok(if root {
+            "root: each sandbox gets its own host uid".to_string()
+        } else {
+            "rootless: the sandbox uid maps to the caller's uid".to_string()
+        }),
+    };
+    let cgroup = Hierarchy::detect().map(|h| match h {
+        Hierarchy::V2 { own } => format!("v2 under {}", own.display()),
+        Hierarchy::V1 { memory, .. } => format!("v1 (memory under {})", memory.display()),
+    });
+    let landlock = sys::landlock_abi()
+        .map(|abi| format!("ABI {abi}"))
+        .map_err(|e| format!("not available: {e}"));
+    let seccomp = crate::seccomp::program()
+        .map(|p| {
+            format!(
+                "allow-list of {} BPF instructions, arch {}",
+                p.len(),
+                std::env::consts::ARCH
+            )
+        })
+        .and_then(|d| match read("/proc/sys/kernel/seccomp/actions_avail") {
+            Some(a) if a.contains("errno") => Ok(d),
+            Some(a) => Err(format!("kernel lacks errno action ({a})")),
+            None => Ok(d),
+        });
+    vec![
+        probe("user namespace", true, userns),
+        probe("cgroups", true, cgroup),
+        probe("seccomp", true, seccomp),
+        probe("landlock", false, landlock),
+    ]
+}

@@ -1,0 +1,45 @@
+//! Landlock, applied inside the sandbox after pivot_root: the whole (already minimal) root
+//! may be read and executed, only the sandbox's writable mounts may be written, TCP bind
+//! and connect are denied, and signals and abstract unix sockets may not cross the
+//! sandbox's Landlock domain. Best effort by the kernel's ABI: the result says how much of
+//! it the kernel enforced, and `airlock doctor` reports the ABI.
+
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, Scope, ABI,
+};
+
+/// How much of the Landlock policy the kernel enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    Full,
+    Partial,
+    None,
+}
+
+/// Restrict the calling process. `writable` are the sandbox paths it may write under;
+/// `device_files` are device nodes it may read and write (/dev/null …).
+pub fn restrict(writable: &[&str], device_files: &[&str]) -> Result<Enforcement, String> {
+    let abi = ABI::V6;
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.handle_access(AccessNet::from_all(abi)))
+        .and_then(|r| r.scope(Scope::from_all(abi)))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi))))
+        .and_then(|r| r.add_rules(path_beneath_rules(writable, AccessFs::from_all(abi))))
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                device_files,
+                AccessFs::from_file(abi) & !AccessFs::Execute,
+            ))
+        })
+        .and_then(|r| r.restrict_self())
+        .map_err(|e| e.to_string())?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced => Enforcement::Full,
+        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+        RulesetStatus::NotEnforced => Enforcement::None,
+    })
+}

@@ -1,0 +1,533 @@
+//! The host side of one run: prepare everything that can fail before forking, start the
+//! jail, write the id maps, enforce the wall-clock limit, capture output within its caps,
+//! and collect the resource use before the cgroup is removed.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::boxid::HostIdentity;
+use crate::cgroup::{Cgroup, Hierarchy};
+use crate::child::{self, msg, ChildFds, Prepared};
+use crate::error::{JailError, Layer};
+use crate::landlock::Enforcement;
+use crate::spec::{JailSpec, SANDBOX_UID};
+use crate::sys;
+
+/// Which output stream a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How the program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it (SIGKILL from the OOM killer shows as `oom_killed` too).
+    Signal(i32),
+    /// The wall-clock limit ran out and everything in the sandbox was killed.
+    Timeout,
+}
+
+/// What one run produced and used.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub exit: Exit,
+    /// The memory limit was hit and the kernel killed a process of the sandbox.
+    pub oom_killed: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub started_at: SystemTime,
+    pub completed_at: SystemTime,
+    /// Wall time from the program's exec to its end.
+    pub duration: Duration,
+    /// Jail setup time, from the call until the program was exec'd.
+    pub setup: Duration,
+    pub cpu_time: Duration,
+    pub peak_memory_bytes: u64,
+    /// What the kernel enforced of every layer.
+    pub layers: Layers,
+}
+
+/// The isolation a run actually had, for the result and for audit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Layers {
+    pub namespaces: Vec<&'static str>,
+    pub cgroup: &'static str,
+    pub landlock: Enforcement,
+    pub seccomp: &'static str,
+    /// Host uid the sandbox user maps to.
+    pub host_uid: u32,
+    /// Whether that uid belongs to this sandbox alone.
+    pub host_uid_per_box: bool,
+    pub uid: u32,
+}
+
+/// Receives output as it arrives (for passing it through to a terminal).
+pub type Observer<'a> = &'a mut dyn FnMut(Stream, &[u8]);
+
+struct Capture {
+    fd: Option<OwnedFd>,
+    kept: Vec<u8>,
+    truncated: bool,
+    limit: usize,
+    stream: Stream,
+}
+
+impl Capture {
+    fn new(fd: OwnedFd, limit: u64, stream: Stream) -> Capture {
+        Capture {
+            fd: Some(fd),
+            kept: Vec::new(),
+            truncated: false,
+            limit: limit.min(usize::MAX as u64) as usize,
+            stream,
+        }
+    }
+
+    /// Read what is there; false at end of file.
+    fn pump(&mut self, observer: &mut Option<Observer>) -> bool {
+        let Some(fd) = &self.fd else { return false };
+        let mut buf = [0u8; 65536];
+        match sys::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => {
+                self.fd = None;
+                false
+            }
+            Ok(n) => {
+                let room = self.limit.saturating_sub(self.kept.len());
+                let take = n.min(room);
+                if take < n {
+                    self.truncated = true;
+                }
+                self.kept.extend_from_slice(&buf[..take]);
+                if let Some(obs) = observer.as_mut() {
+                    if take > 0 {
+                        obs(self.stream, &buf[..take]);
+                    }
+                }
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            Err(_) => {
+                self.fd = None;
+                false
+            }
+        }
+    }
+}
+
+/// Messages from the children, parsed from the report pipe.
+#[derive(Default)]
+struct Reports {
+    buf: Vec<u8>,
+    eof: bool,
+    unshared: bool,
+    init_pid: Option<i32>,
+    landlock: Option<Enforcement>,
+    error: Option<(String, String)>,
+    exited: Option<i32>,
+}
+
+impl Reports {
+    fn pump(&mut self, fd: RawFd) {
+        let mut buf = [0u8; 4096];
+        match sys::read(fd, &mut buf) {
+            Ok(0) | Err(_) => self.eof = true,
+            Ok(n) => self.buf.extend_from_slice(&buf[..n]),
+        }
+        self.parse();
+    }
+
+    fn parse(&mut self) {
+        while self.buf.len() >= 5 {
+            let len =
+                u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+            if len > 4096 {
+                // Only airlock's own code writes here; garbage means a broken child.
+                self.error = Some(("protocol".into(), "malformed report".into()));
+                self.buf.clear();
+                return;
+            }
+            if self.buf.len() < 5 + len {
+                return;
+            }
+            let tag = self.buf[0];
+            let payload: Vec<u8> = self.buf[5..5 + len].to_vec();
+            self.buf.drain(..5 + len);
+            let int = || {
+                payload
+                    .get(..4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            match tag {
+                msg::UNSHARED => self.unshared = true,
+                msg::INIT_PID => self.init_pid = int(),
+                msg::EXITED => self.exited = int(),
+                msg::LANDLOCK => {
+                    self.landlock = Some(match payload.first() {
+                        Some(0) => Enforcement::Full,
+                        Some(1) => Enforcement::Partial,
+                        _ => Enforcement::None,
+                    })
+                }
+                msg::ERROR => {
+                    let text = String::from_utf8_lossy(&payload).into_owned();
+                    let (layer, message) = text.split_once('\0').unwrap_or(("setup", &text));
+                    if self.error.is_none() {
+                        self.error = Some((layer.to_string(), message.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn ms_until(deadline: Instant) -> i32 {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        .min(i32::MAX as u128) as i32
+}
+
+fn layer_of(name: &str) -> Layer {
+    use Layer::*;
+    [
+        Cgroup,
+        Namespaces,
+        UidMap,
+        Mounts,
+        PivotRoot,
+        Hostname,
+        Network,
+        Fds,
+        Rlimits,
+        Capabilities,
+        NoNewPrivs,
+        Landlock,
+        Seccomp,
+        Exec,
+    ]
+    .into_iter()
+    .find(|l| l.name() == name)
+    .unwrap_or(Layer::Exec)
+}
+
+/// Run `spec` to completion in a fresh jail.
+pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailError> {
+    let called = Instant::now();
+    spec.validate()?;
+    let seccomp = crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?;
+    let hierarchy = Hierarchy::detect().map_err(|e| JailError::layer(Layer::Cgroup, e))?;
+    let identity = HostIdentity::acquire()?;
+    let name = format!("airlock-{}", uuid::Uuid::new_v4().simple());
+    let cgroup = Cgroup::create(
+        &hierarchy,
+        &name,
+        spec.limits.memory_bytes,
+        spec.limits.pids,
+        spec.limits.cpu_percent,
+    )?;
+    let prep = Prepared {
+        spec,
+        steps: crate::plan::plan(spec),
+        cgroup_procs: cgroup.procs_files(),
+        seccomp,
+        writable: crate::plan::writable_paths(spec),
+    };
+
+    let pipe = || sys::pipe().map_err(JailError::supervisor("create pipe"));
+    let (report_r, report_w) = pipe()?;
+    let (exec_r, exec_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdin_pipe = match &spec.stdin {
+        Some(_) => Some(pipe()?),
+        None => None,
+    };
+    let (stdin_r, stdin_w) = match stdin_pipe {
+        Some((r, w)) => (Some(r), Some(w)),
+        None => (None, None),
+    };
+
+    let stage_pid = match sys::fork().map_err(JailError::supervisor("fork"))? {
+        sys::Forked::Child => {
+            drop((report_r, exec_r, go_w, out_r, err_r, stdin_w));
+            child::stage(
+                &prep,
+                ChildFds {
+                    report: report_w,
+                    exec_sync: exec_w,
+                    go: go_r,
+                    stdin: stdin_r,
+                    stdout: out_w,
+                    stderr: err_w,
+                },
+            )
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop((report_w, exec_w, go_r, out_w, err_w, stdin_r));
+
+    let mut run = Running {
+        stage_pid,
+        cgroup,
+        report: report_r,
+        reports: Reports::default(),
+    };
+    let setup = run.setup(&go_w, &exec_r, &identity, called + spec.limits.timeout);
+    drop(go_w);
+    drop(exec_r);
+    if let Err(e) = setup {
+        run.abort();
+        return Err(e);
+    }
+    let setup_time = called.elapsed();
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let deadline = start + spec.limits.timeout;
+    let mut captures = [
+        Capture::new(out_r, spec.limits.output_bytes, Stream::Stdout),
+        Capture::new(err_r, spec.limits.output_bytes, Stream::Stderr),
+    ];
+    for c in &captures {
+        if let Some(fd) = &c.fd {
+            let _ = sys::set_nonblocking(fd.as_raw_fd());
+        }
+    }
+    let mut observer = observer;
+    let timed_out = run.supervise(
+        &mut captures,
+        spec.stdin.as_deref(),
+        stdin_w,
+        deadline,
+        &mut observer,
+    );
+    let duration = start.elapsed();
+    let completed_at = SystemTime::now();
+    let usage = run.cgroup.usage();
+    let status = run.reports.exited;
+    run.finish();
+
+    if let Some((layer, message)) = run.reports.error.take() {
+        return Err(JailError::Layer {
+            layer: layer_of(&layer),
+            message,
+        });
+    }
+    let exit = if timed_out {
+        Exit::Timeout
+    } else {
+        match status {
+            Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
+            Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
+            // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
+            _ => Exit::Signal(libc::SIGKILL),
+        }
+    };
+    let [out, err] = captures;
+    Ok(Outcome {
+        exit,
+        oom_killed: usage.oom_kills > 0,
+        stdout: out.kept,
+        stderr: err.kept,
+        stdout_truncated: out.truncated,
+        stderr_truncated: err.truncated,
+        started_at,
+        completed_at,
+        duration,
+        setup: setup_time,
+        cpu_time: Duration::from_nanos(usage.cpu_time_ns),
+        peak_memory_bytes: usage.peak_memory_bytes,
+        layers: Layers {
+            namespaces: vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
+            cgroup: hierarchy.version(),
+            landlock: run.reports.landlock.unwrap_or(Enforcement::None),
+            seccomp: "allow-list",
+            host_uid: identity.uid,
+            host_uid_per_box: identity.per_box,
+            uid: SANDBOX_UID,
+        },
+    })
+}
+
+/// A started jail, until its processes are gone and its cgroup removed.
+struct Running {
+    stage_pid: i32,
+    cgroup: Cgroup,
+    report: OwnedFd,
+    reports: Reports,
+}
+
+impl Running {
+    /// Write the id maps when the stage has unshared, then wait until the program is
+    /// exec'd (the exec pipe closes) or a layer reports failure.
+    fn setup(
+        &mut self,
+        go: &OwnedFd,
+        exec: &OwnedFd,
+        identity: &HostIdentity,
+        deadline: Instant,
+    ) -> Result<(), JailError> {
+        let mut exec_open = true;
+        let mut mapped = false;
+        while exec_open {
+            if Instant::now() >= deadline {
+                return Err(JailError::layer(
+                    Layer::Exec,
+                    "sandbox setup did not finish in time",
+                ));
+            }
+            let fds = [self.report.as_raw_fd(), exec.as_raw_fd()];
+            let ready = sys::poll_readable(&fds, ms_until(deadline).min(1000))
+                .map_err(JailError::supervisor("poll"))?;
+            if ready[0] && !self.reports.eof {
+                self.reports.pump(self.report.as_raw_fd());
+            }
+            if ready[1] {
+                let mut b = [0u8; 1];
+                if matches!(sys::read(exec.as_raw_fd(), &mut b), Ok(0) | Err(_)) {
+                    exec_open = false;
+                }
+            }
+            if self.reports.unshared && !mapped {
+                write_id_maps(self.stage_pid, identity)?;
+                sys::write_all(go.as_raw_fd(), &[msg::MAPPED])
+                    .map_err(JailError::supervisor("signal stage"))?;
+                mapped = true;
+            }
+            if self.reports.eof && exec_open {
+                break;
+            }
+        }
+        // Anything reported before the exec pipe closed is already in the report pipe.
+        while !self.reports.eof
+            && sys::poll_readable(&[self.report.as_raw_fd()], 0)
+                .map(|r| r[0])
+                .unwrap_or(false)
+        {
+            self.reports.pump(self.report.as_raw_fd());
+            if self.reports.error.is_some() {
+                break;
+            }
+        }
+        if let Some((layer, message)) = self.reports.error.take() {
+            return Err(JailError::Layer {
+                layer: layer_of(&layer),
+                message,
+            });
+        }
+        if exec_open {
+            return Err(JailError::layer(
+                Layer::Exec,
+                "sandbox setup ended without starting the program",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pump output and reports until the program's end or the deadline. True on timeout.
+    fn supervise(
+        &mut self,
+        captures: &mut [Capture; 2],
+        stdin: Option<&[u8]>,
+        mut stdin_w: Option<OwnedFd>,
+        deadline: Instant,
+        observer: &mut Option<Observer>,
+    ) -> bool {
+        let mut stdin_rest = stdin.unwrap_or_default();
+        if let Some(fd) = &stdin_w {
+            let _ = sys::set_nonblocking(fd.as_raw_fd());
+        }
+        let mut timed_out = false;
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            // Feed stdin without ever blocking on a program that does not read it.
+            if let Some(fd) = &stdin_w {
+                if stdin_rest.is_empty() {
+                    stdin_w = None;
+                } else if sys::poll_writable(fd.as_raw_fd(), 0).unwrap_or(false) {
+                    match sys::write(fd.as_raw_fd(), stdin_rest) {
+                        Ok(n) => stdin_rest = &stdin_rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => stdin_w = None,
+                    }
+                }
+            }
+            let mut fds: Vec<RawFd> = captures
+                .iter()
+                .map(|c| c.fd.as_ref().map_or(-1, |f| f.as_raw_fd()))
+                .collect();
+            fds.push(if self.reports.eof {
+                -1
+            } else {
+                self.report.as_raw_fd()
+            });
+            if fds.iter().all(|&f| f < 0) {
+                break;
+            }
+            let limit = drain_deadline.unwrap_or(deadline);
+            let wait = if stdin_w.is_some() {
+                10
+            } else {
+                ms_until(limit).min(1000)
+            };
+            let ready = sys::poll_readable(&fds, wait).unwrap_or_else(|_| vec![false; fds.len()]);
+            for (i, c) in captures.iter_mut().enumerate() {
+                if ready[i] {
+                    c.pump(observer);
+                }
+            }
+            if ready[2] {
+                self.reports.pump(self.report.as_raw_fd());
+            }
+            let now = Instant::now();
+            if self.reports.exited.is_some() && drain_deadline.is_none() {
+                // The program ended; pid 1 exits and the namespace's processes die with it.
+                drain_deadline = Some(now + Duration::from_millis(500));
+            }
+            if !timed_out && drain_deadline.is_none() && now >= deadline {
+                timed_out = true;
+                self.cgroup.kill_all();
+                drain_deadline = Some(now + Duration::from_millis(500));
+            }
+            if drain_deadline.is_some_and(|d| now >= d) {
+                self.cgroup.kill_all();
+                break;
+            }
+        }
+        timed_out
+    }
+
+    /// Kill whatever is left and reap the stage.
+    fn finish(&mut self) {
+        self.cgroup.kill_all();
+        let _ = sys::waitpid(self.stage_pid, false);
+    }
+
+    fn abort(&mut self) {
+        let _ = sys::kill(self.stage_pid, libc::SIGKILL);
+        self.finish();
+    }
+}
+
+/// Map the sandbox uid/gid to the host identity (written from outside, as the kernel
+/// requires for ids other than the writer's own).
+fn write_id_maps(pid: i32, identity: &HostIdentity) -> Result<(), JailError> {
+    let write = |file: &str, text: String| {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text)
+            .map_err(|e| JailError::layer(Layer::UidMap, format!("write {path}: {e}")))
+    };
+    if !identity.per_box {
+        write("setgroups", "deny".into())?;
+    }
+    write("uid_map", format!("{SANDBOX_UID} {} 1\n", identity.uid))?;
+    write("gid_map", format!("{SANDBOX_UID} {} 1\n", identity.gid))
+}

@@ -1,0 +1,442 @@
+//! An execution request (the CLI flags and the HTTP body map onto it one to one), its
+//! validation, and its translation into a jail spec.
+//!
+//! Every value a caller gives is checked here and a bad one is refused with a message
+//! naming the field, before anything is started.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_jail::{bounds, Bind, JailSpec, Limits, SandboxFile, WORKDIR};
+
+use crate::python::Interpreter;
+
+/// Where the submitted code is placed in the sandbox (read-only, like everything airlock
+/// puts there).
+pub const CODE_PATH: &str = "/airlock/main.py";
+/// Largest code accepted.
+pub const MAX_CODE_BYTES: usize = 1 << 20;
+
+/// Host resources the caller asks to expose. Each is off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Grants {
+    /// Host environment variables passed in by name.
+    pub allow_env: Vec<String>,
+    /// Host paths bound read-only at the same place.
+    pub allow_read: Vec<PathBuf>,
+    /// Host paths bound read-write (only under operator-approved roots).
+    pub allow_write: Vec<PathBuf>,
+    /// Outbound network destinations (not available yet: refused).
+    pub allow_net: Vec<String>,
+    /// Writable mounts may hold executable code.
+    pub allow_ffi: bool,
+}
+
+/// One request to run code.
+#[derive(Clone, Debug)]
+pub struct ExecutionRequest {
+    pub code: String,
+    pub language: String,
+    pub timeout: f64,
+    pub max_memory_mb: u64,
+    pub max_cpu_percent: u32,
+    pub max_processes: u32,
+    pub output_limit: u64,
+    pub stdin: Option<Vec<u8>>,
+    pub grants: Grants,
+}
+
+impl Default for ExecutionRequest {
+    fn default() -> Self {
+        let l = Limits::default();
+        ExecutionRequest {
+            code: String::new(),
+            language: "python".into(),
+            timeout: l.timeout.as_secs_f64(),
+            max_memory_mb: l.memory_bytes >> 20,
+            max_cpu_percent: l.cpu_percent,
+            max_processes: l.pids,
+            output_limit: l.output_bytes,
+            stdin: None,
+            grants: Grants::default(),
+        }
+    }
+}
+
+/// A request that cannot run, naming the field (flag) at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidRequest {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidRequest {
+    InvalidRequest {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Operator settings that bound what callers may ask for.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Host directories under which `allow_write` grants are accepted.
+    #[serde(default)]
+    pub write_roots: Vec<PathBuf>,
+}
+
+/// Resolve a host path the caller named: absolute, existing, symlinks resolved.
+fn resolve(field: &'static str, path: &Path) -> Result<PathBuf, InvalidRequest> {
+    std::fs::canonicalize(path).map_err(|e| invalid(field, format!("{}: {e}", path.display())))
+}
+
+impl ExecutionRequest {
+    fn check_limits(&self) -> Result<Limits, InvalidRequest> {
+        if !self.timeout.is_finite()
+            || self.timeout <= 0.0
+            || self.timeout > bounds::TIMEOUT_MAX_SECS
+        {
+            return Err(invalid(
+                "timeout",
+                format!(
+                    "{} is not a number of seconds in (0, {}]",
+                    self.timeout,
+                    bounds::TIMEOUT_MAX_SECS
+                ),
+            ));
+        }
+        let (min_mb, max_mb) = (bounds::MEMORY_MIN >> 20, bounds::MEMORY_MAX >> 20);
+        if !(min_mb..=max_mb).contains(&self.max_memory_mb) {
+            return Err(invalid(
+                "memory",
+                format!(
+                    "{} MB is outside {min_mb}..={max_mb} MB",
+                    self.max_memory_mb
+                ),
+            ));
+        }
+        if !(bounds::CPU_MIN..=bounds::CPU_MAX).contains(&self.max_cpu_percent) {
+            return Err(invalid(
+                "cpu",
+                format!(
+                    "{}% is outside {}..={}%",
+                    self.max_cpu_percent,
+                    bounds::CPU_MIN,
+                    bounds::CPU_MAX
+                ),
+            ));
+        }
+        if !(bounds::PIDS_MIN..=bounds::PIDS_MAX).contains(&self.max_processes) {
+            return Err(invalid(
+                "pids",
+                format!(
+                    "{} is outside {}..={}",
+                    self.max_processes,
+                    bounds::PIDS_MIN,
+                    bounds::PIDS_MAX
+                ),
+            ));
+        }
+        if self.output_limit > bounds::OUTPUT_MAX {
+            return Err(invalid(
+                "output-limit",
+                format!(
+                    "{} bytes is above {}",
+                    self.output_limit,
+                    bounds::OUTPUT_MAX
+                ),
+            ));
+        }
+        let memory_bytes = self.max_memory_mb << 20;
+        Ok(Limits {
+            timeout: Duration::from_secs_f64(self.timeout),
+            memory_bytes,
+            cpu_percent: self.max_cpu_percent,
+            pids: self.max_processes,
+            output_bytes: self.output_limit,
+            // Every tmpfs is charged to the memory cgroup too; none may exceed the limit.
+            tmpfs_bytes: memory_bytes,
+            file_size_bytes: memory_bytes,
+            ..Limits::default()
+        })
+    }
+
+    fn grant_binds(&self, policy: &Policy) -> Result<Vec<Bind>, InvalidRequest> {
+        let g = &self.grants;
+        if !g.allow_net.is_empty() {
+            return Err(invalid(
+                "allow-net",
+                "network access is not available yet (it needs the egress proxy); sandboxes have no network",
+            ));
+        }
+        let mut binds = Vec::new();
+        for p in &g.allow_read {
+            let source = resolve("allow-read", p)?;
+            binds.push(Bind {
+                target: source.clone(),
+                source,
+                writable: false,
+            });
+        }
+        for p in &g.allow_write {
+            let source = resolve("allow-write", p)?;
+            let roots: Vec<PathBuf> = policy
+                .write_roots
+                .iter()
+                .filter_map(|r| std::fs::canonicalize(r).ok())
+                .collect();
+            if !roots.iter().any(|r| source.starts_with(r)) {
+                return Err(invalid(
+                    "allow-write",
+                    format!(
+                        "{} (resolved {}) is not under a write root the operator allows ({})",
+                        p.display(),
+                        source.display(),
+                        if roots.is_empty() {
+                            "none configured".to_string()
+                        } else {
+                            roots
+                                .iter()
+                                .map(|r| r.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                ));
+            }
+            binds.push(Bind {
+                target: source.clone(),
+                source,
+                writable: true,
+            });
+        }
+        for b in &binds {
+            if b.target == Path::new("/") {
+                return Err(invalid("allow-read", "the host root cannot be granted"));
+            }
+        }
+        Ok(binds)
+    }
+
+    fn environment(&self) -> Result<Vec<(String, String)>, InvalidRequest> {
+        let mut env: Vec<(String, String)> = [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("HOME", WORKDIR),
+            ("TMPDIR", "/tmp"),
+            ("LANG", "C.UTF-8"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+            ("PYTHONUNBUFFERED", "1"),
+            ("PYTHONIOENCODING", "utf-8"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for name in &self.grants.allow_env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(invalid(
+                    "allow-env",
+                    format!("{name:?} is not a variable name"),
+                ));
+            }
+            let value = std::env::var(name)
+                .map_err(|_| invalid("allow-env", format!("{name} is not set on the host")))?;
+            env.retain(|(k, _)| k != name);
+            env.push((name.clone(), value));
+        }
+        Ok(env)
+    }
+
+    /// Validate the request and build the jail spec that runs it with `python`.
+    pub fn to_spec(
+        &self,
+        python: &Interpreter,
+        policy: &Policy,
+    ) -> Result<JailSpec, InvalidRequest> {
+        if self.language != "python" {
+            return Err(invalid(
+                "lang",
+                format!("{:?} is not supported yet (python is)", self.language),
+            ));
+        }
+        if self.code.len() > MAX_CODE_BYTES {
+            return Err(invalid(
+                "code",
+                format!(
+                    "{} bytes is above the {MAX_CODE_BYTES}-byte limit",
+                    self.code.len()
+                ),
+            ));
+        }
+        if self.code.contains('\0') {
+            return Err(invalid("code", "contains a NUL byte"));
+        }
+        let limits = self.check_limits()?;
+        let grants = self.grant_binds(policy)?;
+        let (mut binds, symlinks) = python.sandbox_view();
+        binds.extend(grants);
+        let program = python.executable.clone();
+        let mut spec = JailSpec::new(
+            program,
+            vec!["python3".into(), "-B".into(), "-s".into(), CODE_PATH.into()],
+        );
+        spec.env = self.environment()?;
+        spec.binds = binds;
+        spec.symlinks = symlinks;
+        spec.files = vec![SandboxFile {
+            path: CODE_PATH.into(),
+            contents: self.code.as_bytes().to_vec(),
+            mode: 0o444,
+        }];
+        spec.stdin = self.stdin.clone();
+        spec.limits = limits;
+        spec.allow_exec_writable = self.grants.allow_ffi;
+        spec.validate()
+            .map_err(|e| invalid("request", e.to_string()))?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python() -> Interpreter {
+        Interpreter {
+            executable: "/usr/bin/python3".into(),
+            prefixes: vec!["/usr".into()],
+            version: "3.11.0".into(),
+        }
+    }
+
+    fn field_of(req: ExecutionRequest) -> &'static str {
+        req.to_spec(&python(), &Policy::default())
+            .unwrap_err()
+            .field
+    }
+
+    #[test]
+    fn limits_out_of_range_name_their_flag() {
+        let base = ExecutionRequest {
+            code: "print(1)".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            field_of(ExecutionRequest {
+                timeout: 0.0,
+                ..base.clone()
+            }),
+            "timeout"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                timeout: -1.0,
+                ..base.clone()
+            }),
+            "timeout"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                timeout: f64::NAN,
+                ..base.clone()
+            }),
+            "timeout"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                max_memory_mb: 1,
+                ..base.clone()
+            }),
+            "memory"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                max_memory_mb: u64::MAX >> 20,
+                ..base.clone()
+            }),
+            "memory"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                max_cpu_percent: 0,
+                ..base.clone()
+            }),
+            "cpu"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                max_processes: 0,
+                ..base.clone()
+            }),
+            "pids"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                output_limit: u64::MAX,
+                ..base.clone()
+            }),
+            "output-limit"
+        );
+        assert_eq!(
+            field_of(ExecutionRequest {
+                language: "cobol".into(),
+                ..base
+            }),
+            "lang"
+        );
+    }
+
+    #[test]
+    fn network_grants_are_refused_not_ignored() {
+        let mut req = ExecutionRequest {
+            code: "print(1)".into(),
+            ..Default::default()
+        };
+        req.grants.allow_net = vec!["127.0.0.1:80".into()];
+        assert_eq!(field_of(req), "allow-net");
+    }
+
+    #[test]
+    fn write_grants_need_an_operator_root() {
+        let dir = std::env::temp_dir().join(format!("airlock-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inner")).unwrap();
+        let mut req = ExecutionRequest {
+            code: "print(1)".into(),
+            ..Default::default()
+        };
+        req.grants.allow_write = vec![dir.join("inner")];
+        let refused = req.to_spec(&python(), &Policy::default()).unwrap_err();
+        assert_eq!(refused.field, "allow-write");
+        let policy = Policy {
+            write_roots: vec![dir.clone()],
+        };
+        let spec = req.to_spec(&python(), &policy).unwrap();
+        assert!(spec
+            .binds
+            .iter()
+            .any(|b| b.writable && b.target.ends_with("inner")));
+        // A symlink inside the root that points out of it is refused.
+        std::os::unix::fs::symlink("/etc", dir.join("out")).unwrap();
+        req.grants.allow_write = vec![dir.join("out")];
+        assert_eq!(
+            req.to_spec(&python(), &policy).unwrap_err().field,
+            "allow-write"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_is_an_allow_list() {
+        let req = ExecutionRequest {
+            code: "print(1)".into(),
+            ..Default::default()
+        };
+        let spec = req.to_spec(&python(), &Policy::default()).unwrap();
+        assert!(spec.env.iter().all(|(k, _)| k != "AIRLOCK_CANARY_NOT_SET"));
+        assert!(!spec
+            .env
+            .iter()
+            .any(|(k, _)| k == "USER" || k == "SSH_AUTH_SOCK"));
+    }
+}

@@ -1,0 +1,217 @@
+//! The ExecutionResult of CONTRACT.md, built from what the jail reports.
+//!
+//! `status` is `completed` only when the program ran to its end with exit status 0 and
+//! nothing was cut; otherwise `reason` tells why, in this order of precedence: timeout,
+//! memory_limit (the kernel's OOM killer fired in the sandbox's cgroup), signal,
+//! output_limit (stdout or stderr was truncated), exit_code.
+
+use airlock_jail::{Exit, Layers, Outcome};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::request::{ExecutionRequest, Grants};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExceptionInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub traceback: String,
+    pub line: Option<u32>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExecutionResult {
+    pub id: String,
+    pub code: String,
+    pub language: String,
+    pub env: Option<String>,
+    pub venv_id: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub return_value: Option<serde_json::Value>,
+    pub exception: Option<ExceptionInfo>,
+    pub error: Option<String>,
+    pub charts: Vec<serde_json::Value>,
+    pub files: Vec<serde_json::Value>,
+    pub validation: Option<serde_json::Value>,
+    pub timeout: f64,
+    pub max_memory_mb: u64,
+    pub max_cpu_percent: u32,
+    pub max_processes: u32,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub duration: f64,
+    pub setup_seconds: f64,
+    pub cpu_time_seconds: f64,
+    pub memory_used_mb: f64,
+    /// What the caller was granted beyond the default (nothing).
+    pub grants: Grants,
+    /// The isolation the run actually had.
+    pub sandbox: Option<Layers>,
+}
+
+fn rfc3339(t: impl Into<DateTime<Utc>>) -> String {
+    t.into().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc_sig::SIGKILL => "SIGKILL",
+        libc_sig::SIGSEGV => "SIGSEGV",
+        libc_sig::SIGABRT => "SIGABRT",
+        libc_sig::SIGTERM => "SIGTERM",
+        libc_sig::SIGXFSZ => "SIGXFSZ",
+        libc_sig::SIGXCPU => "SIGXCPU",
+        libc_sig::SIGBUS => "SIGBUS",
+        libc_sig::SIGSYS => "SIGSYS",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+/// Signal numbers of Linux (x86_64 and aarch64 agree on these).
+mod libc_sig {
+    pub const SIGABRT: i32 = 6;
+    pub const SIGBUS: i32 = 7;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGSEGV: i32 = 11;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGXCPU: i32 = 24;
+    pub const SIGXFSZ: i32 = 25;
+    pub const SIGSYS: i32 = 31;
+}
+
+impl ExecutionResult {
+    fn base(req: &ExecutionRequest, created_at: String) -> ExecutionResult {
+        ExecutionResult {
+            id: uuid::Uuid::new_v4().to_string(),
+            code: req.code.clone(),
+            language: req.language.clone(),
+            env: None,
+            venv_id: None,
+            status: "failed".into(),
+            reason: None,
+            exit_code: None,
+            signal: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            return_value: None,
+            exception: None,
+            error: None,
+            charts: Vec::new(),
+            files: Vec::new(),
+            validation: None,
+            timeout: req.timeout,
+            max_memory_mb: req.max_memory_mb,
+            max_cpu_percent: req.max_cpu_percent,
+            max_processes: req.max_processes,
+            created_at,
+            started_at: None,
+            completed_at: None,
+            duration: 0.0,
+            setup_seconds: 0.0,
+            cpu_time_seconds: 0.0,
+            memory_used_mb: 0.0,
+            grants: req.grants.clone(),
+            sandbox: None,
+        }
+    }
+
+    /// A run that the sandbox could not be set up for (nothing ran).
+    pub fn sandbox_error(
+        req: &ExecutionRequest,
+        created_at: DateTime<Utc>,
+        error: String,
+    ) -> ExecutionResult {
+        let mut r = ExecutionResult::base(req, rfc3339(created_at));
+        r.reason = Some("sandbox_error".into());
+        r.error = Some(error);
+        r
+    }
+
+    pub fn from_outcome(
+        req: &ExecutionRequest,
+        created_at: DateTime<Utc>,
+        o: Outcome,
+    ) -> ExecutionResult {
+        let mut r = ExecutionResult::base(req, rfc3339(created_at));
+        r.stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        r.stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        r.stdout_truncated = o.stdout_truncated;
+        r.stderr_truncated = o.stderr_truncated;
+        r.started_at = Some(rfc3339(o.started_at));
+        r.completed_at = Some(rfc3339(o.completed_at));
+        r.duration = o.duration.as_secs_f64();
+        r.setup_seconds = o.setup.as_secs_f64();
+        r.cpu_time_seconds = o.cpu_time.as_secs_f64();
+        r.memory_used_mb = o.peak_memory_bytes as f64 / (1024.0 * 1024.0);
+        r.sandbox = Some(o.layers);
+        let truncated = o.stdout_truncated || o.stderr_truncated;
+        let (status, reason, error) = match o.exit {
+            Exit::Timeout => (
+                "timeout",
+                Some("timeout"),
+                Some(format!("Execution timeout after {} seconds", req.timeout)),
+            ),
+            Exit::Signal(sig) => {
+                r.signal = Some(sig);
+                if o.oom_killed {
+                    (
+                        "failed",
+                        Some("memory_limit"),
+                        Some(format!("Memory limit of {} MB exceeded", req.max_memory_mb)),
+                    )
+                } else {
+                    (
+                        "failed",
+                        Some("signal"),
+                        Some(format!("Killed by {}", signal_name(sig))),
+                    )
+                }
+            }
+            Exit::Code(code) => {
+                r.exit_code = Some(code);
+                if o.oom_killed {
+                    (
+                        "failed",
+                        Some("memory_limit"),
+                        Some(format!("Memory limit of {} MB exceeded", req.max_memory_mb)),
+                    )
+                } else if truncated {
+                    (
+                        "failed",
+                        Some("output_limit"),
+                        Some(format!(
+                            "Output limit of {} bytes exceeded",
+                            req.output_limit
+                        )),
+                    )
+                } else if code == 0 {
+                    ("completed", None, None)
+                } else {
+                    // The last line of stderr is usually the one-line form of the failure
+                    // ("ZeroDivisionError: division by zero").
+                    let last = r.stderr.lines().rev().find(|l| !l.trim().is_empty());
+                    let error = last.map_or_else(
+                        || format!("Exited with status {code}"),
+                        |l| l.trim().to_string(),
+                    );
+                    ("failed", Some("exit_code"), Some(error))
+                }
+            }
+        };
+        r.status = status.into();
+        r.reason = reason.map(Into::into);
+        r.error = error;
+        r
+    }
+}
