@@ -1,0 +1,139 @@
+//! Shared helpers of the CLI's integration tests: they drive the real `airlock` binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `airlock` binary built for this test run.
+pub fn airlock() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+}
+
+/// A finished `airlock run --json`: the parsed ExecutionResult and how long it took.
+#[derive(Debug)]
+pub struct Run {
+    pub result: serde_json::Value,
+    pub elapsed: Duration,
+    pub raw: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> &str {
+        self.result["stdout"].as_str().unwrap_or_default()
+    }
+    pub fn stderr(&self) -> &str {
+        self.result["stderr"].as_str().unwrap_or_default()
+    }
+    pub fn status(&self) -> &str {
+        self.result["status"].as_str().unwrap_or_default()
+    }
+    pub fn reason(&self) -> Option<&str> {
+        self.result["reason"].as_str()
+    }
+    /// stdout, stderr and error joined: everything the caller would see.
+    pub fn everything(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.stdout(),
+            self.stderr(),
+            self.result["error"].as_str().unwrap_or_default()
+        )
+    }
+}
+
+/// Run `code` with `airlock run --json` and extra flags; panics unless exactly one
+/// ExecutionResult was printed with exit status 0.
+pub fn run_json(code: &str, flags: &[&str]) -> Run {
+    let start = Instant::now();
+    let raw = airlock()
+        .arg("run")
+        .arg("--json")
+        .args(flags)
+        .arg("-c")
+        .arg(code)
+        .stdin(Stdio::null())
+        .output()
+        .expect("start airlock");
+    let elapsed = start.elapsed();
+    assert_eq!(
+        raw.status.code(),
+        Some(0),
+        "airlock run --json failed: stderr={}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&raw.stdout)
+        )
+    });
+    Run {
+        result,
+        elapsed,
+        raw,
+    }
+}
+
+/// The real interpreter the sandbox runs (not a pyenv shim).
+pub fn host_python() -> PathBuf {
+    let out = Command::new(std::env::var("AIRLOCK_PYTHON").unwrap_or_else(|_| "python3".into()))
+        .args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"])
+        .output()
+        .expect("python3 on PATH");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Run `code` with the host interpreter, unsandboxed: the twin that proves an oracle fires.
+pub fn bare_python(code: &str) -> Output {
+    Command::new(host_python())
+        .args(["-c", code])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bare python")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free: read our own uid from /proc.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skip the calling test, loudly, when not root. Use as `require_root!();`.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root() {
+            eprintln!(
+                "SKIPPED {}: needs root (per-box host uids, cgroup creation); CI runs as root",
+                module_path!()
+            );
+            return;
+        }
+    };
+}
+
+/// A unique secret string that must never appear in sandbox output.
+pub fn canary(tag: &str) -> String {
+    format!(
+        "AIRLOCK-CANARY-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A fresh host directory for one test, removed by the caller.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(canary(tag).to_lowercase());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
