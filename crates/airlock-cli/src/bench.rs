@@ -55,7 +55,7 @@ pub fn main(args: BenchArgs) -> i32 {
         }
         Ok(t.elapsed())
     };
-    let jailed = || -> Result<(Duration, Duration), String> {
+    let jailed = || -> Result<(Duration, Duration, Duration), String> {
         let t = Instant::now();
         let o = airlock_jail::run(&spec, None).map_err(|e| e.to_string())?;
         if o.exit != airlock_jail::Exit::Code(0) {
@@ -65,11 +65,11 @@ pub fn main(args: BenchArgs) -> i32 {
                 String::from_utf8_lossy(&o.stderr)
             ));
         }
-        Ok((t.elapsed(), o.setup))
+        Ok((t.elapsed(), o.setup, o.duration))
     };
-    let (mut b, mut j, mut s) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut b, mut j, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.runs + 3 {
-        let (bt, (jt, st)) = match (bare(), jailed()) {
+        let (bt, (jt, st, rt)) = match (bare(), jailed()) {
             (Ok(bt), Ok(js)) => (bt, js),
             (Err(e), _) | (_, Err(e)) => return crate::internal_error(e),
         };
@@ -77,9 +77,10 @@ pub fn main(args: BenchArgs) -> i32 {
             b.push(bt);
             j.push(jt);
             s.push(st);
+            r.push(rt);
         }
     }
-    for v in [&mut b, &mut j, &mut s] {
+    for v in [&mut b, &mut j, &mut s, &mut r] {
         v.sort();
     }
     println!(
@@ -106,6 +107,12 @@ pub fn main(args: BenchArgs) -> i32 {
         "  of which jail setup",
         ms(percentile(&s, 0.5)),
         ms(percentile(&s, 0.95))
+    );
+    println!(
+        "{:<28} {:>10.2} {:>10.2}",
+        "  of which program run",
+        ms(percentile(&r, 0.5)),
+        ms(percentile(&r, 0.95))
     );
     let overhead = ms(percentile(&j, 0.5)) - ms(percentile(&b, 0.5));
     println!(

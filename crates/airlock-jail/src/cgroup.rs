@@ -266,8 +266,22 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The `cgroup.procs` files a process writes "0" to in order to join this cgroup.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
+    /// The files a single-threaded process writes "0" to in order to join this cgroup.
+    ///
+    /// On v1 that is `tasks`: moving only the calling thread lets the kernel skip the
+    /// thread-group lock, whose writer side waits for an RCU grace period (~15 ms here),
+    /// which `cgroup.procs` would pay on every sandbox start.
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        let file = match self.hierarchy {
+            Hierarchy::V2 { .. } => "cgroup.procs",
+            Hierarchy::V1 { .. } => "tasks",
+        };
+        let mut files: Vec<PathBuf> = self.dirs.iter().map(|d| d.join(file)).collect();
+        files.dedup();
+        files
+    }
+
+    fn procs_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = self.dirs.iter().map(|d| d.join("cgroup.procs")).collect();
         files.dedup();
         files

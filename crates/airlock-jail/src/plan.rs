@@ -115,6 +115,15 @@ pub fn plan(spec: &JailSpec) -> Vec<Step> {
             points_to: points_to.clone(),
         });
     }
+    // The writable tmpfs come before the binds, so a grant below /tmp is not shadowed.
+    for (target, mode) in [("/tmp", 0o1777), (WORKDIR, 0o755)] {
+        steps.push(Step::Tmpfs {
+            target: target.into(),
+            size: tmpfs,
+            mode,
+            exec: exec_writable,
+        });
+    }
     let mut binds: Vec<(usize, &crate::spec::Bind)> = spec.binds.iter().enumerate().collect();
     binds.sort_by_key(|(_, b)| b.target.components().count());
     for (i, b) in binds {
@@ -123,14 +132,6 @@ pub fn plan(spec: &JailSpec) -> Vec<Step> {
             target: b.target.clone(),
             writable: b.writable,
             exec: !b.writable || exec_writable,
-        });
-    }
-    for (target, mode) in [("/tmp", 0o1777), (WORKDIR, 0o755)] {
-        steps.push(Step::Tmpfs {
-            target: target.into(),
-            size: tmpfs,
-            mode,
-            exec: exec_writable,
         });
     }
     steps.push(Step::Tmpfs {

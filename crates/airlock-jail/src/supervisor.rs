@@ -236,7 +236,7 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
     let prep = Prepared {
         spec,
         steps: crate::plan::plan(spec),
-        cgroup_procs: cgroup.procs_files(),
+        cgroup_procs: cgroup.join_files(),
         seccomp,
         writable: crate::plan::writable_paths(spec),
     };
