@@ -4,7 +4,7 @@
 //! are cheap and have no lasting effect: the real proof is a run, which `airlock doctor`
 //! also makes.
 
-use crate::cgroup::Hierarchy;
+use crate::cgroup::{Cgroup, Hierarchy};
 use crate::sys;
 
 /// One layer's availability.
@@ -53,9 +53,14 @@ pub fn probes() -> Vec<Probe> {
             "rootless: the sandbox uid maps to the caller's uid".to_string()
         }),
     };
-    let cgroup = Hierarchy::detect().map(|h| match h {
-        Hierarchy::V2 { own } => format!("v2 under {}", own.display()),
-        Hierarchy::V1 { memory, .. } => format!("v1 (memory under {})", memory.display()),
+    // Detecting a hierarchy is not enough: airlock must be allowed to create under it.
+    let cgroup = Hierarchy::detect().and_then(|h| {
+        let name = format!("airlock-doctor-{}", std::process::id());
+        Cgroup::create(&h, &name, 64 << 20, 8, 100).map_err(|e| e.to_string())?;
+        Ok(match h {
+            Hierarchy::V2 { own } => format!("v2 under {}", own.display()),
+            Hierarchy::V1 { memory, .. } => format!("v1 (memory under {})", memory.display()),
+        })
     });
     let landlock = sys::landlock_abi()
         .map(|abi| format!("ABI {abi}"))
