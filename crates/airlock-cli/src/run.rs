@@ -1,7 +1,7 @@
 //! `airlock run`: read the code, build the request from the flags, run it, print the
 //! result (passing the code's output through, or as one ExecutionResult with --json).
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use airlock_jail::{Exit, Stream};
@@ -129,6 +129,22 @@ fn load_policy() -> Result<Policy, String> {
     }
 }
 
+/// Output bound for a terminal loses its control characters (escape sequences could
+/// retitle the window, write the clipboard or forge what the user sees); pipes and files
+/// get the bytes unchanged.
+fn for_terminal(bytes: &[u8], is_tty: bool) -> std::borrow::Cow<'_, [u8]> {
+    let control = |b: u8| (b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r')) || b == 0x7f;
+    if !is_tty || !bytes.iter().any(|&b| control(b)) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    std::borrow::Cow::Owned(
+        bytes
+            .iter()
+            .flat_map(|&b| if control(b) { vec![b'^', (b ^ 0x40)] } else { vec![b] })
+            .collect(),
+    )
+}
+
 pub fn main(args: RunArgs) -> i32 {
     let created_at = chrono::Utc::now();
     let code = match load_code(&args) {
@@ -224,5 +240,17 @@ pub fn main(args: RunArgs) -> i32 {
             }
             Err(e) => internal_error(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_terminal;
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed_on_a_terminal() {
+        let evil = b"ok\x1b]52;c;AAAA\x07\n";
+        assert_eq!(&*for_terminal(evil, true), b"ok^[]52;c;AAAA^G\n");
+        assert_eq!(&*for_terminal(evil, false), evil, "pipes get the bytes unchanged");
     }
 }
