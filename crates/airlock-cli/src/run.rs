@@ -140,7 +140,13 @@ fn for_terminal(bytes: &[u8], is_tty: bool) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(
         bytes
             .iter()
-            .flat_map(|&b| if control(b) { vec![b'^', (b ^ 0x40)] } else { vec![b] })
+            .flat_map(|&b| {
+                if control(b) {
+                    vec![b'^', (b ^ 0x40)]
+                } else {
+                    vec![b]
+                }
+            })
             .collect(),
     )
 }
@@ -193,12 +199,16 @@ pub fn main(args: RunArgs) -> i32 {
         Err(e) => return usage_error(format!("invalid {}: {}", flag(e.field), e.reason)),
     };
 
+    let tty = (
+        std::io::stdout().is_terminal(),
+        std::io::stderr().is_terminal(),
+    );
     let mut passthrough = |stream: Stream, bytes: &[u8]| {
         let _ = match stream {
             Stream::Stdout => std::io::stdout()
-                .write_all(bytes)
+                .write_all(&for_terminal(bytes, tty.0))
                 .and_then(|_| std::io::stdout().flush()),
-            Stream::Stderr => std::io::stderr().write_all(bytes),
+            Stream::Stderr => std::io::stderr().write_all(&for_terminal(bytes, tty.1)),
         };
     };
     let observer: Option<airlock_jail::Observer> = if args.json {
@@ -251,6 +261,10 @@ mod tests {
     fn escape_sequences_are_shown_not_obeyed_on_a_terminal() {
         let evil = b"ok\x1b]52;c;AAAA\x07\n";
         assert_eq!(&*for_terminal(evil, true), b"ok^[]52;c;AAAA^G\n");
-        assert_eq!(&*for_terminal(evil, false), evil, "pipes get the bytes unchanged");
+        assert_eq!(
+            &*for_terminal(evil, false),
+            evil,
+            "pipes get the bytes unchanged"
+        );
     }
 }
