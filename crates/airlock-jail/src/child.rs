@@ -180,6 +180,8 @@ fn init(
     let rfd = report_fd.as_raw_fd();
     let setup = || -> StepResult<Enforcement> {
         let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        sys::wipe_process_identity("airlock-init")
+            .or_else(|e| fail(Layer::Fds, format!("hide the supervisor's arguments: {e}")))?;
         let sources = open_sources(prep)?;
         become_sandbox_user()?;
         build_root(prep, &sources)?;

@@ -449,3 +449,38 @@ pub fn landlock_abi() -> io::Result<i64> {
         )
     })
 }
+
+/// Overwrite this process's command line and environment block (what
+/// /proc/PID/cmdline and /proc/PID/environ show) with `name` and zeros, and set its comm
+/// name. The sandbox's pid 1 is forked from the supervisor, whose arguments and
+/// environment (a server's flags, host secrets) must not be readable from inside.
+pub fn wipe_process_identity(name: &str) -> io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised comm; arg_start is field 48 (1-based), so index 45 here.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("unparsable /proc/self/stat"))?;
+    let fields: Vec<usize> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    let (arg_start, arg_end, env_start, env_end) = (field(48), field(49), field(50), field(51));
+    if arg_start == 0 || arg_end < arg_start || env_end < env_start {
+        return Err(io::Error::other("no argument block in /proc/self/stat"));
+    }
+    for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
+        // SAFETY: [start, end) is this process's own argument or environment block, mapped
+        // writable on its stack by the kernel at exec; this single-threaded child holds no
+        // Rust reference into it and never reads its arguments or environment afterwards.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+    let bytes = name.as_bytes();
+    let n = bytes.len().min(arg_end - arg_start - 1);
+    // SAFETY: n bytes fit in the argument block just zeroed (n < its length).
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), arg_start as *mut u8, n) };
+    let comm = std::ffi::CString::new(bytes).unwrap_or_default();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    check(unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) }).map(drop)
+}
