@@ -13,6 +13,9 @@ use crate::landlock::Enforcement;
 use crate::spec::{JailSpec, SANDBOX_UID};
 use crate::sys;
 
+/// Processes of the jail itself in the sandbox's cgroup: the stage and pid 1.
+const JAIL_PROCESSES: u32 = 2;
+
 /// Which output stream a chunk came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -230,7 +233,8 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
         &hierarchy,
         &name,
         spec.limits.memory_bytes,
-        spec.limits.pids,
+        // The stage and pid 1 live in the cgroup too; the limit is the program's own.
+        spec.limits.pids + JAIL_PROCESSES,
         spec.limits.cpu_percent,
     )?;
     let prep = Prepared {
