@@ -90,30 +90,17 @@ pub fn main(args: BenchArgs) -> i32 {
         python.version
     );
     println!("{:<28} {:>10} {:>10}", "contender", "median ms", "p95 ms");
-    println!(
-        "{:<28} {:>10.2} {:>10.2}",
-        "bare subprocess",
-        ms(percentile(&b, 0.5)),
-        ms(percentile(&b, 0.95))
-    );
-    println!(
-        "{:<28} {:>10.2} {:>10.2}",
-        "airlock jail (end to end)",
-        ms(percentile(&j, 0.5)),
-        ms(percentile(&j, 0.95))
-    );
-    println!(
-        "{:<28} {:>10.2} {:>10.2}",
-        "  of which jail setup",
-        ms(percentile(&s, 0.5)),
-        ms(percentile(&s, 0.95))
-    );
-    println!(
-        "{:<28} {:>10.2} {:>10.2}",
-        "  of which program run",
-        ms(percentile(&r, 0.5)),
-        ms(percentile(&r, 0.95))
-    );
+    let row = |name: &str, v: &[Duration]| {
+        println!(
+            "{name:<28} {:>10.2} {:>10.2}",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.95))
+        )
+    };
+    row("bare subprocess", &b);
+    row("airlock jail (end to end)", &j);
+    row("  of which jail setup", &s);
+    row("  of which program run", &r);
     let overhead = ms(percentile(&j, 0.5)) - ms(percentile(&b, 0.5));
     println!(
         "overhead: {overhead:.2} ms median (jail/bare = {:.2}x)",

@@ -196,7 +196,7 @@ pub fn main(args: RunArgs) -> i32 {
     };
     let spec = match req.to_spec(&python, &policy) {
         Ok(s) => s,
-        Err(e) => return usage_error(format!("invalid {}: {}", flag(e.field), e.reason)),
+        Err(e) => return usage_error(format!("invalid {}: {}", flag(&e.field), e.reason)),
     };
 
     let tty = (

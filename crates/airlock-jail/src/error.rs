@@ -25,6 +25,32 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// Every layer, in build order.
+    pub const ALL: [Layer; 14] = [
+        Layer::Cgroup,
+        Layer::Namespaces,
+        Layer::UidMap,
+        Layer::Mounts,
+        Layer::PivotRoot,
+        Layer::Hostname,
+        Layer::Network,
+        Layer::Fds,
+        Layer::Rlimits,
+        Layer::Capabilities,
+        Layer::NoNewPrivs,
+        Layer::Landlock,
+        Layer::Seccomp,
+        Layer::Exec,
+    ];
+
+    /// The layer a child reported by name (unknown names count as the exec step).
+    pub(crate) fn from_name(name: &str) -> Layer {
+        Layer::ALL
+            .into_iter()
+            .find(|l| l.name() == name)
+            .unwrap_or(Layer::Exec)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Layer::Cgroup => "cgroup",

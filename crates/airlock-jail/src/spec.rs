@@ -85,6 +85,58 @@ pub mod bounds {
     pub const OUTPUT_MAX: u64 = 1 << 30;
 }
 
+fn in_range(field: &str, value: u64, min: u64, max: u64, unit: &str) -> Result<(), JailError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(JailError::InvalidSpec {
+            field: field.to_string(),
+            reason: format!("{value}{unit} is outside {min}{unit}..={max}{unit}"),
+        })
+    }
+}
+
+impl Limits {
+    /// Check every limit against [`bounds`]; the error names the field (as a CLI flag).
+    pub fn validate(&self) -> Result<(), JailError> {
+        let secs = self.timeout.as_secs_f64();
+        if self.timeout.is_zero() || secs > bounds::TIMEOUT_MAX_SECS {
+            return Err(JailError::InvalidSpec {
+                field: "timeout".into(),
+                reason: format!("{secs} s is not in (0, {}] s", bounds::TIMEOUT_MAX_SECS),
+            });
+        }
+        in_range(
+            "memory",
+            self.memory_bytes >> 20,
+            bounds::MEMORY_MIN >> 20,
+            bounds::MEMORY_MAX >> 20,
+            " MB",
+        )?;
+        in_range(
+            "cpu",
+            self.cpu_percent.into(),
+            bounds::CPU_MIN.into(),
+            bounds::CPU_MAX.into(),
+            "%",
+        )?;
+        in_range(
+            "pids",
+            self.pids.into(),
+            bounds::PIDS_MIN.into(),
+            bounds::PIDS_MAX.into(),
+            "",
+        )?;
+        in_range(
+            "output-limit",
+            self.output_bytes,
+            0,
+            bounds::OUTPUT_MAX,
+            " bytes",
+        )
+    }
+}
+
 /// Everything the jail needs to run one program.
 #[derive(Clone, Debug)]
 pub struct JailSpec {
@@ -129,49 +181,7 @@ impl JailSpec {
             field: field.to_string(),
             reason: why,
         };
-        let l = &self.limits;
-        if l.timeout.is_zero() || l.timeout.as_secs_f64() > bounds::TIMEOUT_MAX_SECS {
-            return Err(invalid(
-                "timeout",
-                format!("must be > 0 and at most {} s", bounds::TIMEOUT_MAX_SECS),
-            ));
-        }
-        if !(bounds::MEMORY_MIN..=bounds::MEMORY_MAX).contains(&l.memory_bytes) {
-            return Err(invalid(
-                "memory",
-                format!(
-                    "must be between {} MB and {} MB",
-                    bounds::MEMORY_MIN >> 20,
-                    bounds::MEMORY_MAX >> 20
-                ),
-            ));
-        }
-        if !(bounds::CPU_MIN..=bounds::CPU_MAX).contains(&l.cpu_percent) {
-            return Err(invalid(
-                "cpu",
-                format!(
-                    "must be between {} and {} percent",
-                    bounds::CPU_MIN,
-                    bounds::CPU_MAX
-                ),
-            ));
-        }
-        if !(bounds::PIDS_MIN..=bounds::PIDS_MAX).contains(&l.pids) {
-            return Err(invalid(
-                "pids",
-                format!(
-                    "must be between {} and {}",
-                    bounds::PIDS_MIN,
-                    bounds::PIDS_MAX
-                ),
-            ));
-        }
-        if l.output_bytes > bounds::OUTPUT_MAX {
-            return Err(invalid(
-                "output-limit",
-                format!("must be at most {} bytes", bounds::OUTPUT_MAX),
-            ));
-        }
+        self.limits.validate()?;
         check_sandbox_path("program", &self.program)?;
         if self.args.is_empty() {
             return Err(invalid("args", "argv must hold at least argv[0]".into()));

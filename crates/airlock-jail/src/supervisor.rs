@@ -198,29 +198,6 @@ fn ms_until(deadline: Instant) -> i32 {
         .min(i32::MAX as u128) as i32
 }
 
-fn layer_of(name: &str) -> Layer {
-    use Layer::*;
-    [
-        Cgroup,
-        Namespaces,
-        UidMap,
-        Mounts,
-        PivotRoot,
-        Hostname,
-        Network,
-        Fds,
-        Rlimits,
-        Capabilities,
-        NoNewPrivs,
-        Landlock,
-        Seccomp,
-        Exec,
-    ]
-    .into_iter()
-    .find(|l| l.name() == name)
-    .unwrap_or(Layer::Exec)
-}
-
 /// Run `spec` to completion in a fresh jail.
 pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailError> {
     let called = Instant::now();
@@ -321,7 +298,7 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
 
     if let Some((layer, message)) = run.reports.error.take() {
         return Err(JailError::Layer {
-            layer: layer_of(&layer),
+            layer: Layer::from_name(&layer),
             message,
         });
     }
@@ -423,7 +400,7 @@ impl Running {
         }
         if let Some((layer, message)) = self.reports.error.take() {
             return Err(JailError::Layer {
-                layer: layer_of(&layer),
+                layer: Layer::from_name(&layer),
                 message,
             });
         }

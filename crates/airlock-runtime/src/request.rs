@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_jail::{bounds, Bind, JailSpec, Limits, SandboxFile, WORKDIR};
+use airlock_jail::{bounds, Bind, JailError, JailSpec, Limits, SandboxFile, WORKDIR};
 
 use crate::python::Interpreter;
 
@@ -67,13 +67,13 @@ impl Default for ExecutionRequest {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {field}: {reason}")]
 pub struct InvalidRequest {
-    pub field: &'static str,
+    pub field: String,
     pub reason: String,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidRequest {
+fn invalid(field: &str, reason: impl Into<String>) -> InvalidRequest {
     InvalidRequest {
-        field,
+        field: field.to_string(),
         reason: reason.into(),
     }
 }
@@ -94,6 +94,7 @@ fn resolve(field: &'static str, path: &Path) -> Result<PathBuf, InvalidRequest> 
 
 impl ExecutionRequest {
     fn check_limits(&self) -> Result<Limits, InvalidRequest> {
+        // Duration::from_secs_f64 panics on these; everything else is the jail's check.
         if !self.timeout.is_finite()
             || self.timeout <= 0.0
             || self.timeout > bounds::TIMEOUT_MAX_SECS
@@ -107,50 +108,13 @@ impl ExecutionRequest {
                 ),
             ));
         }
-        let (min_mb, max_mb) = (bounds::MEMORY_MIN >> 20, bounds::MEMORY_MAX >> 20);
-        if !(min_mb..=max_mb).contains(&self.max_memory_mb) {
-            return Err(invalid(
+        let memory_bytes = self.max_memory_mb.checked_mul(1 << 20).ok_or_else(|| {
+            invalid(
                 "memory",
-                format!(
-                    "{} MB is outside {min_mb}..={max_mb} MB",
-                    self.max_memory_mb
-                ),
-            ));
-        }
-        if !(bounds::CPU_MIN..=bounds::CPU_MAX).contains(&self.max_cpu_percent) {
-            return Err(invalid(
-                "cpu",
-                format!(
-                    "{}% is outside {}..={}%",
-                    self.max_cpu_percent,
-                    bounds::CPU_MIN,
-                    bounds::CPU_MAX
-                ),
-            ));
-        }
-        if !(bounds::PIDS_MIN..=bounds::PIDS_MAX).contains(&self.max_processes) {
-            return Err(invalid(
-                "pids",
-                format!(
-                    "{} is outside {}..={}",
-                    self.max_processes,
-                    bounds::PIDS_MIN,
-                    bounds::PIDS_MAX
-                ),
-            ));
-        }
-        if self.output_limit > bounds::OUTPUT_MAX {
-            return Err(invalid(
-                "output-limit",
-                format!(
-                    "{} bytes is above {}",
-                    self.output_limit,
-                    bounds::OUTPUT_MAX
-                ),
-            ));
-        }
-        let memory_bytes = self.max_memory_mb << 20;
-        Ok(Limits {
+                format!("{} MB is out of range", self.max_memory_mb),
+            )
+        })?;
+        let limits = Limits {
             timeout: Duration::from_secs_f64(self.timeout),
             memory_bytes,
             cpu_percent: self.max_cpu_percent,
@@ -160,7 +124,12 @@ impl ExecutionRequest {
             tmpfs_bytes: memory_bytes,
             file_size_bytes: memory_bytes,
             ..Limits::default()
-        })
+        };
+        limits.validate().map_err(|e| match e {
+            JailError::InvalidSpec { field, reason } => InvalidRequest { field, reason },
+            other => invalid("request", other.to_string()),
+        })?;
+        Ok(limits)
     }
 
     fn grant_binds(&self, policy: &Policy) -> Result<Vec<Bind>, InvalidRequest> {
@@ -310,7 +279,7 @@ mod tests {
         }
     }
 
-    fn field_of(req: ExecutionRequest) -> &'static str {
+    fn field_of(req: ExecutionRequest) -> String {
         req.to_spec(&python(), &Policy::default())
             .unwrap_err()
             .field

@@ -156,57 +156,45 @@ impl ExecutionResult {
         r.memory_used_mb = o.peak_memory_bytes as f64 / (1024.0 * 1024.0);
         r.sandbox = Some(o.layers);
         let truncated = o.stdout_truncated || o.stderr_truncated;
+        match o.exit {
+            Exit::Code(code) => r.exit_code = Some(code),
+            Exit::Signal(sig) => r.signal = Some(sig),
+            Exit::Timeout => {}
+        }
         let (status, reason, error) = match o.exit {
             Exit::Timeout => (
                 "timeout",
                 Some("timeout"),
                 Some(format!("Execution timeout after {} seconds", req.timeout)),
             ),
-            Exit::Signal(sig) => {
-                r.signal = Some(sig);
-                if o.oom_killed {
-                    (
-                        "failed",
-                        Some("memory_limit"),
-                        Some(format!("Memory limit of {} MB exceeded", req.max_memory_mb)),
-                    )
-                } else {
-                    (
-                        "failed",
-                        Some("signal"),
-                        Some(format!("Killed by {}", signal_name(sig))),
-                    )
-                }
-            }
+            _ if o.oom_killed => (
+                "failed",
+                Some("memory_limit"),
+                Some(format!("Memory limit of {} MB exceeded", req.max_memory_mb)),
+            ),
+            Exit::Signal(sig) => (
+                "failed",
+                Some("signal"),
+                Some(format!("Killed by {}", signal_name(sig))),
+            ),
+            Exit::Code(_) if truncated => (
+                "failed",
+                Some("output_limit"),
+                Some(format!(
+                    "Output limit of {} bytes exceeded",
+                    req.output_limit
+                )),
+            ),
+            Exit::Code(0) => ("completed", None, None),
             Exit::Code(code) => {
-                r.exit_code = Some(code);
-                if o.oom_killed {
-                    (
-                        "failed",
-                        Some("memory_limit"),
-                        Some(format!("Memory limit of {} MB exceeded", req.max_memory_mb)),
-                    )
-                } else if truncated {
-                    (
-                        "failed",
-                        Some("output_limit"),
-                        Some(format!(
-                            "Output limit of {} bytes exceeded",
-                            req.output_limit
-                        )),
-                    )
-                } else if code == 0 {
-                    ("completed", None, None)
-                } else {
-                    // The last line of stderr is usually the one-line form of the failure
-                    // ("ZeroDivisionError: division by zero").
-                    let last = r.stderr.lines().rev().find(|l| !l.trim().is_empty());
-                    let error = last.map_or_else(
-                        || format!("Exited with status {code}"),
-                        |l| l.trim().to_string(),
-                    );
-                    ("failed", Some("exit_code"), Some(error))
-                }
+                // The last line of stderr is usually the one-line form of the failure
+                // ("ZeroDivisionError: division by zero").
+                let last = r.stderr.lines().rev().find(|l| !l.trim().is_empty());
+                let error = last.map_or_else(
+                    || format!("Exited with status {code}"),
+                    |l| l.trim().to_string(),
+                );
+                ("failed", Some("exit_code"), Some(error))
             }
         };
         r.status = status.into();
