@@ -21,22 +21,27 @@ fn own_cgroup_dirs() -> Vec<PathBuf> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let (l, r): (Vec<&str>, Vec<&str>) = (left.split(' ').collect(), right.split(' ').collect());
+        let (l, r): (Vec<&str>, Vec<&str>) =
+            (left.split(' ').collect(), right.split(' ').collect());
         let (root, point, fstype, opts) = (l[3], l[4], r[0], r[2]);
         let path = cgroups.lines().find_map(|c| {
             let mut parts = c.splitn(3, ':');
             let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
             let wanted = match fstype {
                 "cgroup2" => ctrl.is_empty(),
-                "cgroup" => ctrl
-                    .split(',')
-                    .any(|c| ["memory", "pids", "cpu", "cpuacct"].contains(&c) && opts.split(',').any(|o| o == c)),
+                "cgroup" => ctrl.split(',').any(|c| {
+                    ["memory", "pids", "cpu", "cpuacct"].contains(&c)
+                        && opts.split(',').any(|o| o == c)
+                }),
                 _ => false,
             };
             wanted.then(|| path.to_string())
         });
         if let Some(path) = path {
-            let rel = path.strip_prefix(root).unwrap_or(&path).trim_start_matches('/');
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .trim_start_matches('/');
             dirs.push(Path::new(point).join(rel));
         }
     }
@@ -76,7 +81,12 @@ fn scene(tag: &str, delegate: bool) -> Scene {
         for own in own_cgroup_dirs() {
             let cg = own.join(format!("rootless-{tag}-{}", std::process::id()));
             std::fs::create_dir(&cg).unwrap();
-            Command::new("chown").arg("-R").arg(format!("{NOBODY}:{NOBODY}")).arg(&cg).status().unwrap();
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{NOBODY}:{NOBODY}"))
+                .arg(&cg)
+                .status()
+                .unwrap();
             cgroups.push(cg);
         }
     }
@@ -145,13 +155,21 @@ fn rootless_run_maps_the_sandbox_user_to_the_callers_uid() {
 #[test]
 fn rootless_without_a_delegated_cgroup_fails_closed_naming_the_layer() {
     if let Some(why) = prerequisites() {
-        eprintln!("SKIPPED rootless_without_a_delegated_cgroup_fails_closed_naming_the_layer: {why}");
+        eprintln!(
+            "SKIPPED rootless_without_a_delegated_cgroup_fails_closed_naming_the_layer: {why}"
+        );
         return;
     }
     let scene = scene("rootless-closed", false);
     let out = run_as_nobody(&scene, "print('RAN')");
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["reason"], "sandbox_error", "{result}");
-    assert!(result["error"].as_str().unwrap().contains("cgroup"), "{result}");
-    assert!(!result["stdout"].as_str().unwrap().contains("RAN"), "nothing ran");
+    assert!(
+        result["error"].as_str().unwrap().contains("cgroup"),
+        "{result}"
+    );
+    assert!(
+        !result["stdout"].as_str().unwrap().contains("RAN"),
+        "nothing ran"
+    );
 }

@@ -78,7 +78,10 @@ pub fn run_json(code: &str, flags: &[&str]) -> Run {
 /// The real interpreter the sandbox runs (not a pyenv shim).
 pub fn host_python() -> PathBuf {
     let out = Command::new(std::env::var("AIRLOCK_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"])
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ])
         .output()
         .expect("python3 on PATH");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
