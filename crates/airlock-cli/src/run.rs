@@ -70,9 +70,23 @@ pub struct RunArgs {
     /// Let the code load native code it wrote (writable mounts are noexec otherwise).
     #[arg(long = "allow-ffi")]
     allow_ffi: bool,
+    /// Switch an isolation layer off (seccomp or landlock) to show that the others hold on
+    /// their own. For defence-in-depth tests only; reported in the result.
+    #[arg(long = "insecure-disable-layer", value_name = "seccomp|landlock", value_parser = parse_optional)]
+    insecure_disable: Vec<airlock_jail::Optional>,
     /// Print exactly one ExecutionResult JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_optional(s: &str) -> Result<airlock_jail::Optional, String> {
+    match s {
+        "seccomp" => Ok(airlock_jail::Optional::Seccomp),
+        "landlock" => Ok(airlock_jail::Optional::Landlock),
+        other => Err(format!(
+            "{other:?} is not a layer that can be switched off (seccomp, landlock)"
+        )),
+    }
 }
 
 /// Flags as the user typed them, for error messages that name the flag.
@@ -188,6 +202,7 @@ pub fn main(args: RunArgs) -> i32 {
             allow_write: args.allow_write.clone(),
             allow_net: args.allow_net.clone(),
             allow_ffi: args.allow_ffi,
+            insecure_disable: args.insecure_disable.clone(),
         },
     };
     let python = match Interpreter::default_host() {

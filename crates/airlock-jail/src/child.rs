@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Layer;
 use crate::landlock::Enforcement;
 use crate::plan::{Source, Step, DEVICES};
-use crate::spec::{JailSpec, HOSTNAME, SANDBOX_UID, WORKDIR};
+use crate::spec::{JailSpec, Optional, HOSTNAME, SANDBOX_UID, WORKDIR};
 use crate::sys;
 
 /// Capability number of CAP_SYS_ADMIN (linux/capability.h).
@@ -192,8 +192,15 @@ fn init(
         set_rlimits(prep)?;
         drop_capabilities()?;
         set_no_new_privs()?;
-        let landlock = apply_landlock(prep)?;
-        apply_seccomp(prep)?;
+        let disabled = |layer| prep.spec.disabled.contains(&layer);
+        let landlock = if disabled(Optional::Landlock) {
+            Enforcement::None
+        } else {
+            apply_landlock(prep)?
+        };
+        if !disabled(Optional::Seccomp) {
+            apply_seccomp(prep)?;
+        }
         Ok(landlock)
     };
     let landlock = match setup() {

@@ -25,5 +25,7 @@ mod sys;
 
 pub use error::{JailError, Layer};
 pub use landlock::Enforcement;
-pub use spec::{bounds, Bind, JailSpec, Limits, SandboxFile, HOSTNAME, SANDBOX_UID, WORKDIR};
+pub use spec::{
+    bounds, Bind, JailSpec, Limits, Optional, SandboxFile, HOSTNAME, SANDBOX_UID, WORKDIR,
+};
 pub use supervisor::{run, Exit, Layers, Observer, Outcome, Stream};

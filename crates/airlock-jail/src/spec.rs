@@ -157,6 +157,18 @@ pub struct JailSpec {
     pub limits: Limits,
     /// Writable mounts may hold executable code (otherwise they are noexec).
     pub allow_exec_writable: bool,
+    /// Layers switched off on purpose, to show that every other layer holds on its own
+    /// (defence-in-depth tests). Reported in the outcome; empty in any normal use.
+    pub disabled: Vec<Optional>,
+}
+
+/// The layers a caller may switch off deliberately. The others (namespaces, mounts,
+/// pivot_root, cgroups, capabilities, no_new_privs) are the jail itself and cannot be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optional {
+    Seccomp,
+    Landlock,
 }
 
 impl JailSpec {
@@ -172,6 +184,7 @@ impl JailSpec {
             stdin: None,
             limits: Limits::default(),
             allow_exec_writable: false,
+            disabled: Vec::new(),
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Layers {
     pub cgroup: &'static str,
     pub landlock: Enforcement,
     pub seccomp: &'static str,
+    /// Layers the caller switched off on purpose (see [`crate::Optional`]).
+    pub disabled: Vec<crate::Optional>,
     /// Host uid the sandbox user maps to.
     pub host_uid: u32,
     /// Whether that uid belongs to this sandbox alone.
@@ -330,7 +332,12 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
             namespaces: vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
             cgroup: hierarchy.version(),
             landlock: run.reports.landlock.unwrap_or(Enforcement::None),
-            seccomp: "allow-list",
+            seccomp: if spec.disabled.contains(&crate::Optional::Seccomp) {
+                "disabled"
+            } else {
+                "allow-list"
+            },
+            disabled: spec.disabled.clone(),
             host_uid: identity.uid,
             host_uid_per_box: identity.per_box,
             uid: SANDBOX_UID,

@@ -30,6 +30,8 @@ pub struct Grants {
     pub allow_net: Vec<String>,
     /// Writable mounts may hold executable code.
     pub allow_ffi: bool,
+    /// Isolation layers switched off deliberately (defence-in-depth tests only).
+    pub insecure_disable: Vec<airlock_jail::Optional>,
 }
 
 /// One request to run code.
@@ -261,6 +263,7 @@ impl ExecutionRequest {
         spec.stdin = self.stdin.clone();
         spec.limits = limits;
         spec.allow_exec_writable = self.grants.allow_ffi;
+        spec.disabled = self.grants.insecure_disable.clone();
         spec.validate()
             .map_err(|e| invalid("request", e.to_string()))?;
         Ok(spec)
