@@ -57,7 +57,7 @@ pub fn main(args: BenchArgs) -> i32 {
     };
     let jailed = || -> Result<(Duration, Duration, Duration), String> {
         let t = Instant::now();
-        let o = airlock_jail::run(&spec, None).map_err(|e| e.to_string())?;
+        let o = airlock_jail::run(&spec, None, None).map_err(|e| e.to_string())?;
         if o.exit != airlock_jail::Exit::Code(0) {
             return Err(format!(
                 "jailed python ended {:?}: {}",

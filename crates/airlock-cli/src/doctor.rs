@@ -95,7 +95,7 @@ fn trial_run() -> Result<serde_json::Value, String> {
     let spec = req
         .to_spec(&python, &Policy::default())
         .map_err(|e| e.to_string())?;
-    let outcome = airlock_jail::run(&spec, None).map_err(|e| e.to_string())?;
+    let outcome = airlock_jail::run(&spec, None, None).map_err(|e| e.to_string())?;
     if outcome.exit != airlock_jail::Exit::Code(0) {
         return Err(format!(
             "trial run ended with {:?}: {}",

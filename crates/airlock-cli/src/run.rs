@@ -3,12 +3,15 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use airlock_jail::{Exit, Stream};
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
 use airlock_runtime::{ExecutionRequest, ExecutionResult, Grants};
 use clap::Args;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::{internal_error, usage_error};
 
@@ -231,7 +234,14 @@ pub fn main(args: RunArgs) -> i32 {
     } else {
         Some(&mut passthrough)
     };
-    let outcome = airlock_jail::run(&spec, observer);
+    // Ctrl-C, SIGTERM or a closed terminal end the sandbox cleanly (cgroup removed).
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&cancel)) {
+            return internal_error(format!("install signal handler: {e}"));
+        }
+    }
+    let outcome = airlock_jail::run(&spec, observer, Some(&cancel));
 
     if args.json {
         let result = match outcome {
@@ -239,6 +249,7 @@ pub fn main(args: RunArgs) -> i32 {
             Err(airlock_jail::JailError::InvalidSpec { field, reason }) => {
                 return usage_error(format!("invalid {field}: {reason}"))
             }
+            Err(airlock_jail::JailError::Cancelled) => ExecutionResult::cancelled(&req, created_at),
             Err(e) => ExecutionResult::sandbox_error(&req, created_at, e.to_string()),
         };
         match serde_json::to_string(&result) {
@@ -260,6 +271,7 @@ pub fn main(args: RunArgs) -> i32 {
                 match o.exit {
                     Exit::Code(c) => c,
                     Exit::Timeout => 124,
+                    Exit::Cancelled => 130,
                     Exit::Signal(s) => 128 + s,
                 }
             }

@@ -56,6 +56,8 @@ pub struct ChildFds {
 #[derive(Debug)]
 pub struct Prepared<'a> {
     pub spec: &'a JailSpec,
+    /// The supervisor's pid, for the stage to check it was not orphaned.
+    pub supervisor_pid: i32,
     pub steps: Vec<Step>,
     pub cgroup_procs: Vec<PathBuf>,
     pub seccomp: &'static seccompiler::BpfProgram,
@@ -98,8 +100,13 @@ pub fn stage(prep: &Prepared, fds: ChildFds) -> ! {
     }
 }
 
-fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
+/// Be killed when the parent dies (the kernel clears this on every credential change).
+fn die_with_parent() {
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+}
+
+fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
+    die_with_parent();
     // Nothing the supervisor had open (sockets of a server, say) follows into the sandbox.
     let mut keep: Vec<u32> = [
         &fds.report,
@@ -132,6 +139,11 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
             format!("unshare(user, mount, pid, net, ipc, uts, cgroup): {e}"),
         );
     }
+    // A credential change (entering the user namespace) clears the parent-death signal.
+    die_with_parent();
+    if sys::getppid() != prep.supervisor_pid {
+        return fail(Layer::Namespaces, "the supervisor died during setup");
+    }
     report(fds.report.as_raw_fd(), msg::UNSHARED, &[]);
     let mut byte = [0u8; 1];
     match sys::read(fds.go.as_raw_fd(), &mut byte) {
@@ -139,17 +151,26 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
         _ => return fail(Layer::UidMap, "supervisor did not write the id maps"),
     }
     drop(fds.go);
+    // pid 1 sees this pipe hang up if the stage dies before its parent-death signal is set.
+    let (lifeline_r, lifeline_w) =
+        sys::pipe().or_else(|e| fail(Layer::Namespaces, format!("lifeline pipe: {e}")))?;
     match sys::fork() {
         Err(e) => fail(Layer::Namespaces, format!("fork pid 1 of the sandbox: {e}")),
-        Ok(sys::Forked::Child) => init(
-            prep,
-            fds.report,
-            fds.exec_sync,
-            fds.stdin,
-            fds.stdout,
-            fds.stderr,
-        ),
+        Ok(sys::Forked::Child) => {
+            drop(lifeline_w);
+            init(
+                prep,
+                lifeline_r,
+                fds.report,
+                fds.exec_sync,
+                fds.stdin,
+                fds.stdout,
+                fds.stderr,
+            )
+        }
         Ok(sys::Forked::Parent(pid)) => {
+            drop(lifeline_r);
+            let _lifeline = lifeline_w;
             report(fds.report.as_raw_fd(), msg::INIT_PID, &pid.to_le_bytes());
             drop(fds.exec_sync);
             drop(fds.stdout);
@@ -171,6 +192,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
 /// pid 1 of the sandbox. Never returns.
 fn init(
     prep: &Prepared,
+    lifeline: OwnedFd,
     report_fd: OwnedFd,
     exec_sync: OwnedFd,
     stdin: Option<OwnedFd>,
@@ -179,7 +201,7 @@ fn init(
 ) -> ! {
     let rfd = report_fd.as_raw_fd();
     let setup = || -> StepResult<Enforcement> {
-        let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        die_with_parent();
         sys::wipe_process_identity("airlock-init")
             .or_else(|e| fail(Layer::Fds, format!("hide the supervisor's arguments: {e}")))?;
         let sources = open_sources(prep)?;
@@ -207,6 +229,13 @@ fn init(
         Ok(l) => l,
         Err(e) => report_error_and_exit(rfd, e),
     };
+    // Taking the sandbox uid cleared the parent-death signal: set it for good, then make
+    // sure the stage did not die in between (its end of the lifeline would have closed).
+    die_with_parent();
+    if sys::poll_readable(&[lifeline.as_raw_fd()], 0).map_or(true, |r| r[0]) {
+        sys::exit_now(1);
+    }
+    drop(lifeline);
     report(rfd, msg::LANDLOCK, &[landlock as u8]);
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0);
 

@@ -87,6 +87,10 @@ pub enum JailError {
     #[error("sandbox layer {layer} failed: {message}")]
     Layer { layer: Layer, message: String },
 
+    /// The caller cancelled the run before the program started.
+    #[error("cancelled before the program started")]
+    Cancelled,
+
     /// The supervisor itself failed (pipes, fork, waiting).
     #[error("{op}: {source}")]
     Supervisor {

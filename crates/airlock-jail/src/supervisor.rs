@@ -3,6 +3,7 @@
 //! and collect the resource use before the cgroup is removed.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::boxid::HostIdentity;
@@ -32,6 +33,8 @@ pub enum Exit {
     Signal(i32),
     /// The wall-clock limit ran out and everything in the sandbox was killed.
     Timeout,
+    /// The caller cancelled the run and everything in the sandbox was killed.
+    Cancelled,
 }
 
 /// What one run produced and used.
@@ -59,6 +62,8 @@ pub struct Outcome {
 /// The isolation a run actually had, for the result and for audit.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Layers {
+    /// This sandbox's name on the host (its cgroup is named after it).
+    pub id: String,
     pub namespaces: Vec<&'static str>,
     pub cgroup: &'static str,
     pub landlock: Enforcement,
@@ -200,8 +205,13 @@ fn ms_until(deadline: Instant) -> i32 {
         .min(i32::MAX as u128) as i32
 }
 
-/// Run `spec` to completion in a fresh jail.
-pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailError> {
+/// Run `spec` to completion in a fresh jail. Setting `cancel` (from a signal handler or
+/// another thread) kills the sandbox at once; the run then ends as [`Exit::Cancelled`].
+pub fn run(
+    spec: &JailSpec,
+    observer: Option<Observer>,
+    cancel: Option<&AtomicBool>,
+) -> Result<Outcome, JailError> {
     let called = Instant::now();
     spec.validate()?;
     let seccomp = crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?;
@@ -218,6 +228,7 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
     )?;
     let prep = Prepared {
         spec,
+        supervisor_pid: std::process::id() as i32,
         steps: crate::plan::plan(spec),
         cgroup_procs: cgroup.join_files(),
         seccomp,
@@ -264,7 +275,13 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
         report: report_r,
         reports: Reports::default(),
     };
-    let setup = run.setup(&go_w, &exec_r, &identity, called + spec.limits.timeout);
+    let setup = run.setup(
+        &go_w,
+        &exec_r,
+        &identity,
+        called + spec.limits.timeout,
+        cancel,
+    );
     drop(go_w);
     drop(exec_r);
     if let Err(e) = setup {
@@ -285,12 +302,13 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
         }
     }
     let mut observer = observer;
-    let timed_out = run.supervise(
+    let ended = run.supervise(
         &mut captures,
         spec.stdin.as_deref(),
         stdin_w,
         deadline,
         &mut observer,
+        cancel,
     );
     let duration = start.elapsed();
     let completed_at = SystemTime::now();
@@ -304,15 +322,14 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
             message,
         });
     }
-    let exit = if timed_out {
-        Exit::Timeout
-    } else {
-        match status {
+    let exit = match ended {
+        Some(killed) => killed,
+        None => match status {
             Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
             Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
             // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
             _ => Exit::Signal(libc::SIGKILL),
-        }
+        },
     };
     let [out, err] = captures;
     Ok(Outcome {
@@ -329,6 +346,7 @@ pub fn run(spec: &JailSpec, observer: Option<Observer>) -> Result<Outcome, JailE
         cpu_time: Duration::from_nanos(usage.cpu_time_ns),
         peak_memory_bytes: usage.peak_memory_bytes,
         layers: Layers {
+            id: name.clone(),
             namespaces: vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
             cgroup: hierarchy.version(),
             landlock: run.reports.landlock.unwrap_or(Enforcement::None),
@@ -362,10 +380,14 @@ impl Running {
         exec: &OwnedFd,
         identity: &HostIdentity,
         deadline: Instant,
+        cancel: Option<&AtomicBool>,
     ) -> Result<(), JailError> {
         let mut exec_open = true;
         let mut mapped = false;
         while exec_open {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(JailError::Cancelled);
+            }
             if Instant::now() >= deadline {
                 return Err(JailError::layer(
                     Layer::Exec,
@@ -428,12 +450,13 @@ impl Running {
         mut stdin_w: Option<OwnedFd>,
         deadline: Instant,
         observer: &mut Option<Observer>,
-    ) -> bool {
+        cancel: Option<&AtomicBool>,
+    ) -> Option<Exit> {
         let mut stdin_rest = stdin.unwrap_or_default();
         if let Some(fd) = &stdin_w {
             let _ = sys::set_nonblocking(fd.as_raw_fd());
         }
-        let mut timed_out = false;
+        let mut killed = None;
         let mut drain_deadline: Option<Instant> = None;
         loop {
             // Feed stdin without ever blocking on a program that does not read it.
@@ -480,17 +503,23 @@ impl Running {
                 // The program ended; pid 1 exits and the namespace's processes die with it.
                 drain_deadline = Some(now + Duration::from_millis(500));
             }
-            if !timed_out && drain_deadline.is_none() && now >= deadline {
-                timed_out = true;
-                self.cgroup.kill_all();
-                drain_deadline = Some(now + Duration::from_millis(500));
+            if drain_deadline.is_none() {
+                if now >= deadline {
+                    killed = Some(Exit::Timeout);
+                } else if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    killed = Some(Exit::Cancelled);
+                }
+                if killed.is_some() {
+                    self.cgroup.kill_all();
+                    drain_deadline = Some(now + Duration::from_millis(500));
+                }
             }
             if drain_deadline.is_some_and(|d| now >= d) {
                 self.cgroup.kill_all();
                 break;
             }
         }
-        timed_out
+        killed
     }
 
     /// Kill whatever is left and reap the stage.

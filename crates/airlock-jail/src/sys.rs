@@ -415,6 +415,11 @@ pub fn poll_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     Ok(pfd.revents != 0)
 }
 
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
 pub fn getuid() -> libc::uid_t {
     // SAFETY: getuid cannot fail.
     unsafe { libc::getuid() }

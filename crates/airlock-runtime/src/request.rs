@@ -247,10 +247,13 @@ impl ExecutionRequest {
         let grants = self.grant_binds(policy)?;
         let (mut binds, symlinks) = python.sandbox_view();
         binds.extend(grants);
+        // argv[0] is the full path: Python derives sys.executable from it, and code that
+        // starts interpreters (multiprocessing's spawn) needs that.
         let program = python.executable.clone();
+        let argv0 = program.to_string_lossy().into_owned();
         let mut spec = JailSpec::new(
             program,
-            vec!["python3".into(), "-B".into(), "-s".into(), CODE_PATH.into()],
+            vec![argv0, "-B".into(), "-s".into(), CODE_PATH.into()],
         );
         spec.env = self.environment()?;
         spec.binds = binds;
@@ -396,6 +399,16 @@ mod tests {
             "allow-write"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn argv0_is_the_interpreter_path_so_sys_executable_is_set() {
+        let req = ExecutionRequest {
+            code: "print(1)".into(),
+            ..Default::default()
+        };
+        let spec = req.to_spec(&python(), &Policy::default()).unwrap();
+        assert_eq!(spec.args[0], "/usr/bin/python3");
     }
 
     #[test]

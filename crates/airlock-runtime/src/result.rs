@@ -138,6 +138,15 @@ impl ExecutionResult {
         r
     }
 
+    /// A run cancelled before its program started.
+    pub fn cancelled(req: &ExecutionRequest, created_at: DateTime<Utc>) -> ExecutionResult {
+        let mut r = ExecutionResult::base(req, rfc3339(created_at));
+        r.status = "cancelled".into();
+        r.reason = Some("cancelled".into());
+        r.error = Some("Execution cancelled".into());
+        r
+    }
+
     pub fn from_outcome(
         req: &ExecutionRequest,
         created_at: DateTime<Utc>,
@@ -159,13 +168,18 @@ impl ExecutionResult {
         match o.exit {
             Exit::Code(code) => r.exit_code = Some(code),
             Exit::Signal(sig) => r.signal = Some(sig),
-            Exit::Timeout => {}
+            Exit::Timeout | Exit::Cancelled => {}
         }
         let (status, reason, error) = match o.exit {
             Exit::Timeout => (
                 "timeout",
                 Some("timeout"),
                 Some(format!("Execution timeout after {} seconds", req.timeout)),
+            ),
+            Exit::Cancelled => (
+                "cancelled",
+                Some("cancelled"),
+                Some("Execution cancelled".to_string()),
             ),
             _ if o.oom_killed => (
                 "failed",
