@@ -29,10 +29,8 @@ pub enum Hierarchy {
 }
 
 /// A cgroup line of /proc/self/cgroup: hierarchy id, controllers, path.
-fn own_cgroups() -> io::Result<Vec<(String, String)>> {
-    let text = fs::read_to_string("/proc/self/cgroup")?;
-    Ok(text
-        .lines()
+fn own_cgroups(text: &str) -> Vec<(String, String)> {
+    text.lines()
         .filter_map(|l| {
             let mut parts = l.splitn(3, ':');
             let _id = parts.next()?;
@@ -40,12 +38,11 @@ fn own_cgroups() -> io::Result<Vec<(String, String)>> {
             let path = parts.next()?.to_string();
             Some((controllers, path))
         })
-        .collect())
+        .collect()
 }
 
 /// Mounted cgroup filesystems: (fstype, mount root, mount point, super options).
-fn cgroup_mounts() -> io::Result<Vec<(String, String, PathBuf, String)>> {
-    let text = fs::read_to_string("/proc/self/mountinfo")?;
+fn cgroup_mounts(text: &str) -> Vec<(String, String, PathBuf, String)> {
     let mut out = Vec::new();
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -67,7 +64,7 @@ fn cgroup_mounts() -> io::Result<Vec<(String, String, PathBuf, String)>> {
             rfields[2].to_string(),
         ));
     }
-    Ok(out)
+    out
 }
 
 fn unescape(s: &str) -> String {
@@ -89,8 +86,23 @@ fn cgroup_dir(mount_point: &Path, mount_root: &str, path: &str) -> PathBuf {
 impl Hierarchy {
     /// Find the hierarchy to use, or say why none can be used.
     pub fn detect() -> Result<Hierarchy, String> {
-        let own = own_cgroups().map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
-        let mounts = cgroup_mounts().map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+        let cgroup = fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+        Hierarchy::detect_from(&cgroup, &mountinfo, |dir| {
+            fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default()
+        })
+    }
+
+    /// `detect` on given /proc texts; `controllers` reads a v2 cgroup's controller list.
+    fn detect_from(
+        cgroup: &str,
+        mountinfo: &str,
+        controllers: impl Fn(&Path) -> String,
+    ) -> Result<Hierarchy, String> {
+        let own = own_cgroups(cgroup);
+        let mounts = cgroup_mounts(mountinfo);
 
         let mut v2_problem = String::from("no cgroup2 mount");
         if let (Some((_, root, point, _)), Some((_, path))) = (
@@ -98,7 +110,7 @@ impl Hierarchy {
             own.iter().find(|(c, _)| c.is_empty()),
         ) {
             let dir = cgroup_dir(point, root, path);
-            let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let available = controllers(&dir);
             let missing: Vec<&str> = ["memory", "pids", "cpu"]
                 .into_iter()
                 .filter(|c| !available.split_whitespace().any(|a| a == *c))
@@ -420,6 +432,52 @@ mod tests {
             cgroup_dir(Path::new("/sys/fs/cgroup"), "/a", "/a/b"),
             PathBuf::from("/sys/fs/cgroup/b")
         );
+    }
+
+    const MOUNTS_V1: &str = "\
+35 25 0:30 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+37 35 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+38 35 0:33 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+39 35 0:34 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+";
+    const OWN_V1: &str = "5:memory:/svc\n4:pids:/\n3:cpu,cpuacct:/svc\n0::/svc\n";
+
+    #[test]
+    fn v1_beside_an_empty_v2_is_used_and_comounted_cpu_shares_a_directory() {
+        let h = Hierarchy::detect_from(OWN_V1, MOUNTS_V1, |_| "hugetlb".into()).unwrap();
+        assert_eq!(
+            h,
+            Hierarchy::V1 {
+                memory: "/sys/fs/cgroup/memory/svc".into(),
+                pids: "/sys/fs/cgroup/pids".into(),
+                cpu: "/sys/fs/cgroup/cpu,cpuacct/svc".into(),
+                cpuacct: "/sys/fs/cgroup/cpu,cpuacct/svc".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn v2_with_all_controllers_is_preferred() {
+        let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let h = Hierarchy::detect_from("0::/user.slice/app\n", mounts, |dir| {
+            assert_eq!(dir, Path::new("/sys/fs/cgroup/user.slice/app"));
+            "cpuset cpu io memory pids".into()
+        })
+        .unwrap();
+        assert_eq!(
+            h,
+            Hierarchy::V2 {
+                own: "/sys/fs/cgroup/user.slice/app".into()
+            }
+        );
+    }
+
+    #[test]
+    fn missing_controllers_are_named() {
+        let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let err = Hierarchy::detect_from("0::/\n", mounts, |_| "cpu io".into()).unwrap_err();
+        assert!(err.contains("memory,pids"), "{err}");
     }
 
     #[test]
