@@ -28,13 +28,26 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => std::process::exit(usage_error(one_line(&e))),
+    };
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
         Command::Doctor(args) => doctor::main(args),
         Command::Bench(args) => bench::main(args),
     };
     std::process::exit(code);
+}
+
+/// clap's message on one line ("invalid value 'abc' for '--timeout <SECS>': …"), without
+/// its "error:" prefix, tips and usage block.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see 'airlock --help')")
 }
 
 /// Print a usage error naming what was wrong; exit status 2.

@@ -44,16 +44,36 @@ pub struct RunArgs {
     )]
     timeout: f64,
     /// Memory limit of the whole sandbox, in MB.
-    #[arg(long, default_value_t = 512, value_name = "MB")]
+    #[arg(
+        long,
+        default_value_t = 512,
+        value_name = "MB",
+        allow_negative_numbers = true
+    )]
     memory: u64,
     /// CPU share in percent (100 = one core).
-    #[arg(long, default_value_t = 100, value_name = "PERCENT")]
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_name = "PERCENT",
+        allow_negative_numbers = true
+    )]
     cpu: u32,
     /// Cap on stdout and on stderr, each, in bytes.
-    #[arg(long = "output-limit", default_value_t = 10 << 20, value_name = "BYTES")]
+    #[arg(
+        long = "output-limit",
+        default_value_t = 10 << 20,
+        value_name = "BYTES",
+        allow_negative_numbers = true
+    )]
     output_limit: u64,
     /// Cap on processes and threads in the sandbox.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pids: u32,
     /// Give the code this file (or '-', airlock's stdin) as its stdin; default /dev/null.
     #[arg(long, value_name = "PATH|-")]
