@@ -13,8 +13,12 @@ use airlock_jail::Bind;
 /// A host interpreter and the host paths it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interpreter {
-    /// The real executable (symlinks resolved).
+    /// sys.executable as the interpreter reports it: the path to exec. For a virtual
+    /// environment this is the venv's own `bin/python` (a symlink), which is how Python
+    /// finds `pyvenv.cfg`; resolving it would silently run the base interpreter instead.
     pub executable: PathBuf,
+    /// The file `executable` resolves to.
+    pub real_executable: PathBuf,
     /// sys.prefix, sys.base_prefix, sys.exec_prefix … (canonical, deduplicated).
     pub prefixes: Vec<PathBuf>,
     /// "3.11.7".
@@ -30,7 +34,7 @@ pub enum PythonError {
 }
 
 const DESCRIBE: &str = "import json, os, sys, platform\n\
-print(json.dumps({'executable': os.path.realpath(sys.executable), \
+print(json.dumps({'executable': sys.executable, 'real': os.path.realpath(sys.executable), \
 'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix], \
 'version': platform.python_version()}))";
 
@@ -51,7 +55,8 @@ impl Interpreter {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .map_err(|e| PythonError::Describe(python.to_string(), e.to_string()))?;
         let executable = PathBuf::from(v["executable"].as_str().unwrap_or_default());
-        if !executable.is_absolute() {
+        let real_executable = PathBuf::from(v["real"].as_str().unwrap_or_default());
+        if !executable.is_absolute() || !real_executable.is_absolute() {
             return Err(PythonError::Describe(
                 python.to_string(),
                 "no absolute sys.executable".into(),
@@ -68,6 +73,7 @@ impl Interpreter {
         prefixes.dedup();
         Ok(Interpreter {
             executable,
+            real_executable,
             prefixes,
             version: v["version"].as_str().unwrap_or_default().to_string(),
         })
@@ -105,6 +111,7 @@ impl Interpreter {
         }
         // The interpreter's own trees, unless already inside a bound directory.
         paths.push(self.executable.clone());
+        paths.push(self.real_executable.clone());
         paths.extend(self.prefixes.iter().cloned());
         paths.sort();
         paths.dedup();

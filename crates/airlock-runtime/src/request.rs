@@ -280,6 +280,7 @@ mod tests {
     fn python() -> Interpreter {
         Interpreter {
             executable: "/usr/bin/python3".into(),
+            real_executable: "/usr/bin/python3.11".into(),
             prefixes: vec!["/usr".into()],
             version: "3.11.0".into(),
         }
