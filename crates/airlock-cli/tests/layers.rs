@@ -101,7 +101,8 @@ print("PROBE-RAN")
 "#;
     const EACCES: &str = "13";
     let on = run_json(code, &[]);
-    assert_eq!(on.result["sandbox"]["landlock"], "full", "{}", on.result);
+    // "partial" on kernels older than the newest ABI the jail asks for.
+    assert_ne!(on.result["sandbox"]["landlock"], "none", "{}", on.result);
     assert_eq!(probe_line(&on, "proc-write")[1], EACCES);
     assert_eq!(probe_line(&on, "tcp-bind")[1], EACCES);
     let off = run_json(code, &["--insecure-disable-layer", "landlock"]);

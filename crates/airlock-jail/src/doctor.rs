@@ -63,7 +63,13 @@ pub fn probes() -> Vec<Probe> {
         })
     });
     let landlock = sys::landlock_abi()
-        .map(|abi| format!("ABI {abi}"))
+        .map(|abi| {
+            if abi < 9 {
+                format!("ABI {abi} (below 9: a pathname unix socket inside an --allow-read grant can be connected to)")
+            } else {
+                format!("ABI {abi}")
+            }
+        })
         .map_err(|e| format!("not available: {e}"));
     let seccomp = crate::seccomp::program()
         .map(|p| {

@@ -11,7 +11,7 @@ use crate::spec::{JailSpec, HOSTNAME, SANDBOX_UID, WORKDIR};
 pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// /proc entries hidden behind /dev/null, as container runtimes do.
-const PROC_MASKED_FILES: [&str; 9] = [
+const PROC_MASKED_FILES: [&str; 10] = [
     "kcore",
     "keys",
     "timer_list",
@@ -21,6 +21,8 @@ const PROC_MASKED_FILES: [&str; 9] = [
     "sysrq-trigger",
     "kallsyms",
     "kmsg",
+    // The same in every sandbox: it would identify the host and show tenants share it.
+    "sys/kernel/random/boot_id",
 ];
 /// /proc directories hidden behind an empty read-only tmpfs.
 const PROC_MASKED_DIRS: [&str; 4] = ["acpi", "scsi", "asound", "firmware"];

@@ -67,6 +67,8 @@ pub struct Layers {
     pub namespaces: Vec<&'static str>,
     pub cgroup: &'static str,
     pub landlock: Enforcement,
+    /// The kernel's Landlock ABI (0 without Landlock).
+    pub landlock_abi: i64,
     pub seccomp: &'static str,
     /// Layers the caller switched off on purpose (see [`crate::Optional`]).
     pub disabled: Vec<crate::Optional>,
@@ -350,6 +352,7 @@ pub fn run(
             namespaces: vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
             cgroup: hierarchy.version(),
             landlock: run.reports.landlock.unwrap_or(Enforcement::None),
+            landlock_abi: sys::landlock_abi().unwrap_or(0),
             seccomp: if spec.disabled.contains(&crate::Optional::Seccomp) {
                 "disabled"
             } else {

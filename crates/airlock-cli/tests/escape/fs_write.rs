@@ -386,7 +386,6 @@ fn granted_write_dir_gets_no_device_nodes() {
 }
 
 #[test]
-#[ignore = "KNOWN HOLE: chmod/fchmod/open(O_CREAT, 06755) in an --allow-write directory leaves setuid/setgid files (owned by the box uid) on the host"]
 fn granted_write_dir_gets_no_setuid_files() {
     require_root!();
     let (_dir, root, config) = write_root("fswrite-suid");
