@@ -188,6 +188,27 @@ fn for_terminal(bytes: &[u8], is_tty: bool) -> std::borrow::Cow<'_, [u8]> {
     )
 }
 
+/// serde_json escapes only C0 controls; DEL and the C1 controls (U+0080..U+009F, which
+/// some terminals obey as CSI and friends) are escaped too, so the JSON line stays inert
+/// wherever it is printed. The output is the same JSON value.
+fn escape_controls(json: &str) -> std::borrow::Cow<'_, str> {
+    let risky = |c: char| c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c);
+    if !json.chars().any(risky) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    std::borrow::Cow::Owned(
+        json.chars()
+            .map(|c| {
+                if risky(c) {
+                    format!("\\u{:04x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 pub fn main(args: RunArgs) -> i32 {
     let created_at = chrono::Utc::now();
     let code = match load_code(&args) {
@@ -274,7 +295,7 @@ pub fn main(args: RunArgs) -> i32 {
         };
         match serde_json::to_string(&result) {
             Ok(text) => {
-                println!("{text}");
+                println!("{}", escape_controls(&text));
                 0
             }
             Err(e) => internal_error(format!("encode result: {e}")),
@@ -303,6 +324,16 @@ pub fn main(args: RunArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::for_terminal;
+
+    #[test]
+    fn json_output_escapes_del_and_c1_controls() {
+        let value = serde_json::json!({"stdout": "a\u{7f}b\u{9b}31m"});
+        let text = serde_json::to_string(&value).unwrap();
+        let escaped = super::escape_controls(&text);
+        assert!(!escaped.contains('\u{9b}') && !escaped.contains('\u{7f}'));
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, value, "still the same JSON value");
+    }
 
     #[test]
     fn escape_sequences_are_shown_not_obeyed_on_a_terminal() {

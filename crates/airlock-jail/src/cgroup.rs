@@ -234,6 +234,9 @@ impl Cgroup {
             hierarchy: hierarchy.clone(),
             dirs: Vec::new(),
         };
+        for parent in dirs.iter().filter_map(|d| d.parent()) {
+            sweep_stale(parent);
+        }
         for dir in dirs {
             // A cpu and cpuacct co-mounted hierarchy gives the same directory twice.
             if cg.dirs.contains(&dir) {
@@ -379,6 +382,33 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// How old an empty sandbox cgroup must be before another run removes it.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Remove sandbox cgroups that a killed airlock (SIGKILL: no destructor ran) left behind.
+/// Only empty ones can be removed at all (rmdir fails on a cgroup with processes), and
+/// only old ones are tried, so a cgroup another run is just setting up is never touched.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_sandbox = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("airlock-") && n != "airlock-supervisor");
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if is_sandbox && old {
+            let _ = fs::remove_dir(entry.path());
+        }
     }
 }
 
