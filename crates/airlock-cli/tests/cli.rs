@@ -1245,6 +1245,10 @@ fn pids_limit_caps_threads_and_forks() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn sequential_runs_leave_no_cgroups_or_locks() {
     require_root!();
     let marker = canary("seq");
@@ -1271,6 +1275,10 @@ fn sequential_runs_leave_no_cgroups_or_locks() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn concurrent_runs_get_their_own_host_uids() {
     require_root!();
     let marker = canary("burst");
@@ -1310,6 +1318,10 @@ fn concurrent_runs_get_their_own_host_uids() {
 /// The leftover checks are not vacuous: while a sandbox runs they see its cgroup (in
 /// every hierarchy airlock uses), its marked processes and its held box lock.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn leftover_checks_see_a_live_sandbox() {
     require_root!();
     let marker = canary("live");

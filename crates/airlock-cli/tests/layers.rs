@@ -34,6 +34,10 @@ const CLONE_NEWUSER: i64 = 0x1000_0000;
 const ENOSYS: &str = "38";
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn seccomp_alone_stops_ptrace_and_nested_user_namespaces() {
     require_root!();
     for (name, nr, args) in [
@@ -60,6 +64,10 @@ fn seccomp_alone_stops_ptrace_and_nested_user_namespaces() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn namespaces_and_capabilities_hold_without_seccomp() {
     require_root!();
     let code = r#"
@@ -82,6 +90,10 @@ print("PROBE-RAN")
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn landlock_alone_stops_writes_to_proc_and_tcp() {
     require_root!();
     let code = r#"
@@ -112,6 +124,10 @@ print("PROBE-RAN")
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn mounts_alone_keep_the_root_read_only_without_landlock_and_seccomp() {
     require_root!();
     let code = r#"

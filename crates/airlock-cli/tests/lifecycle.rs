@@ -83,6 +83,10 @@ fn sandbox_cgroups() -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn sigint_cancels_the_run_and_leaves_nothing_behind() {
     require_root!();
     let marker = common::canary("sigint");
@@ -120,6 +124,10 @@ fn sigint_cancels_the_run_and_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn killing_airlock_kills_the_whole_sandbox() {
     require_root!();
     let marker = common::canary("sigkill");

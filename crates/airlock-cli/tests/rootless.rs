@@ -129,6 +129,10 @@ fn prerequisites() -> Option<&'static str> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root to delegate a cgroup to an unprivileged user; CI runs as root"
+)]
 fn rootless_run_maps_the_sandbox_user_to_the_callers_uid() {
     if let Some(why) = prerequisites() {
         eprintln!("SKIPPED rootless_run_maps_the_sandbox_user_to_the_callers_uid: {why}");
@@ -153,6 +157,10 @@ fn rootless_run_maps_the_sandbox_user_to_the_callers_uid() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root to delegate a cgroup to an unprivileged user; CI runs as root"
+)]
 fn rootless_without_a_delegated_cgroup_fails_closed_naming_the_layer() {
     if let Some(why) = prerequisites() {
         eprintln!(

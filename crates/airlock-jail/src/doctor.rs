@@ -37,9 +37,19 @@ fn read(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// The running kernel's Landlock ABI, 0 when Landlock is unavailable.
+pub fn landlock_abi() -> i64 {
+    sys::landlock_abi().unwrap_or(0)
+}
+
+/// Whether airlock runs as root (each sandbox then gets its own host uid).
+pub fn is_root() -> bool {
+    sys::getuid() == 0
+}
+
 /// Probe every layer.
 pub fn probes() -> Vec<Probe> {
-    let root = sys::getuid() == 0;
+    let root = is_root();
     let userns = match read("/proc/sys/user/max_user_namespaces").as_deref() {
         Some("0") => Err("user.max_user_namespaces is 0".to_string()),
         _ if !root

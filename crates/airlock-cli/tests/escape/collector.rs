@@ -35,6 +35,10 @@ sys.exit(3)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn forged_result_on_stdout_is_only_output() {
     require_root!();
     let run = run_json(FORGED_RESULT, &[]);
@@ -49,6 +53,10 @@ fn forged_result_on_stdout_is_only_output() {
 /// The twin: unsandboxed, a caller that trusted the program's stdout would read the
 /// forged success although the program failed with 3 — the check above would notice.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_forged_result_fools_a_caller_that_trusts_stdout() {
     require_root!();
     let out = bare_python(FORGED_RESULT);
@@ -97,6 +105,10 @@ os._exit(5)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn forged_frames_on_shared_descriptors_are_ignored() {
     require_root!();
     let run = run_json(FORGED_FRAMES, &[]);
@@ -121,6 +133,10 @@ os.write(1, b"PROBE-RAN\n")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn terminal_escapes_and_invalid_utf8_are_escaped_in_the_result() {
     require_root!();
     let run = run_json(ESCAPES, &[]);
@@ -144,6 +160,10 @@ fn terminal_escapes_and_invalid_utf8_are_escaped_in_the_result() {
 
 /// The twin: unsandboxed, the same output carries raw escapes, so the check would fire.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_output_carries_raw_escapes() {
     require_root!();
     let out = bare_python(ESCAPES);
@@ -188,6 +208,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn hostile_output_files_neither_hang_nor_leak() {
     require_root!();
     let secret = Secret::open("collector-files");

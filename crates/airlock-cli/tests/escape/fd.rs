@@ -174,6 +174,10 @@ fn leaked_numbers(report: &serde_json::Value) -> Vec<u64> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn inherited_descriptors_are_closed_before_the_code_runs() {
     require_root!();
     let secret = Secret::open("fd-leak");
@@ -192,6 +196,10 @@ fn inherited_descriptors_are_closed_before_the_code_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn terminal_of_the_caller_is_not_passed_in() {
     require_root!();
     let secret = Secret::open("fd-tty");
@@ -222,6 +230,10 @@ fn terminal_of_the_caller_is_not_passed_in() {
 /// The twin: the same launcher and probe without the sandbox — the leaked directory lets
 /// the probe read the canary, and TIOCSTI lands in the terminal.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_uses_what_it_inherits() {
     require_root!();
     let secret = Secret::open("fd-twin");

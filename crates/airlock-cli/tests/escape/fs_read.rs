@@ -93,6 +93,10 @@ fn probe(template: &str, target: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn host_file_is_unreachable_by_path_and_native_readers() {
     require_root!();
     let secret = Secret::open("fsread-direct");
@@ -107,6 +111,10 @@ fn host_file_is_unreachable_by_path_and_native_readers() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn private_host_file_is_unreachable() {
     require_root!();
     let secret = Secret::private("fsread-private");
@@ -116,6 +124,10 @@ fn private_host_file_is_unreachable() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn proc_roots_old_root_and_file_handles_lead_nowhere() {
     require_root!();
     let secret = Secret::open("fsread-indirect");
@@ -136,6 +148,10 @@ fn proc_roots_old_root_and_file_handles_lead_nowhere() {
 
 /// The twin: the same probes unsandboxed read the canary, so the oracle can fire.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_reads_the_canary() {
     require_root!();
     let secret = Secret::open("fsread-twin");
@@ -175,6 +191,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn host_etc_and_home_secrets_are_not_readable() {
     require_root!();
     // The bare twin gives the host's own hashes: the oracle.
@@ -197,6 +217,10 @@ fn host_etc_and_home_secrets_are_not_readable() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn allow_read_grants_that_directory_and_nothing_beside_it() {
     require_root!();
     let secret = Secret::open("fsread-grant");

@@ -78,6 +78,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn interpreter_stdlib_and_site_packages_stay_unchanged() {
     require_root!();
     let py_ = interpreter();
@@ -173,6 +177,10 @@ fn modifiable_dir(tag: &str) -> (TempDir, PathBuf) {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn read_only_grant_cannot_be_modified() {
     require_root!();
     let (_dir, grant) = modifiable_dir("fswrite-grant");
@@ -190,6 +198,10 @@ fn read_only_grant_cannot_be_modified() {
 
 /// The twin: the same probe unsandboxed changes the directory, and the fingerprint sees it.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_modifies_the_directory() {
     require_root!();
     let (_dir, grant) = modifiable_dir("fswrite-twin");
@@ -250,6 +262,10 @@ fn host_entries_with(m: &str) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn next_run_finds_nothing_of_the_last() {
     require_root!();
     let m = format!("{}{:08x}", marker(), std::process::id());
@@ -284,6 +300,10 @@ fn next_run_finds_nothing_of_the_last() {
 
 /// The twin: unsandboxed, on a shared directory, the second run does find the first's file.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_runs_share_what_they_leave() {
     require_root!();
     let dir = TempDir::new("fswrite-persist-twin");
@@ -373,6 +393,10 @@ fn privileged_files(dir: &Path) -> (Vec<(PathBuf, u32)>, Vec<PathBuf>) {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn granted_write_dir_gets_no_device_nodes() {
     require_root!();
     let (_dir, root, config) = write_root("fswrite-dev");
@@ -386,6 +410,10 @@ fn granted_write_dir_gets_no_device_nodes() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn granted_write_dir_gets_no_setuid_files() {
     require_root!();
     let (_dir, root, config) = write_root("fswrite-suid");
@@ -401,6 +429,10 @@ fn granted_write_dir_gets_no_setuid_files() {
 /// The twin: unsandboxed, the probe does leave setuid files and device nodes (a null
 /// device, in the test's own directory), and the oracle sees them.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_leaves_setuid_files_and_devices() {
     require_root!();
     let (_dir, root, _config) = write_root("fswrite-suid-twin");

@@ -23,6 +23,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn host_environment_is_not_visible() {
     require_root!();
     let secret = crate::common::canary("ENV-SECRET");
@@ -46,6 +50,10 @@ fn host_environment_is_not_visible() {
 
 /// The twin: unsandboxed, the same probe shows the secret variable.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_sees_the_environment() {
     require_root!();
     let secret = crate::common::canary("ENV-TWIN");
@@ -79,6 +87,10 @@ fn host_hostname() -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn hostname_is_the_sandbox_s_own() {
     require_root!();
     let host = host_hostname();
@@ -95,6 +107,10 @@ fn hostname_is_the_sandbox_s_own() {
 
 /// The twin: unsandboxed, the probe reports the host's own name.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_sees_the_host_name() {
     require_root!();
     let text = assert_bare_ran(&bare_python(HOSTNAME));
@@ -128,6 +144,10 @@ fn host_ids(paths: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn machine_ids_are_not_the_host_s() {
     require_root!();
     let ids = host_ids(&IDS);
@@ -140,6 +160,10 @@ fn machine_ids_are_not_the_host_s() {
 
 /// The twin: unsandboxed, the probe reads the host's ids.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_reads_the_machine_id() {
     require_root!();
     let ids = host_ids(&IDS);
@@ -155,6 +179,10 @@ fn twin_bare_python_reads_the_machine_id() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn boot_id_is_not_the_host_s() {
     require_root!();
     let path = "/proc/sys/kernel/random/boot_id";
@@ -182,6 +210,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn sys_is_absent_and_dev_holds_only_the_harmless_devices() {
     require_root!();
     let allowed = [
@@ -226,6 +258,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn mount_table_and_cgroup_show_no_unbound_host_paths() {
     require_root!();
     let dir = TempDir::new("info-mounts");
@@ -252,6 +288,10 @@ fn mount_table_and_cgroup_show_no_unbound_host_paths() {
 
 /// The twin: unsandboxed, the same probe's working directory is a host path.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_shows_host_paths() {
     require_root!();
     let text = assert_bare_ran(&bare_python(MOUNTS));
@@ -300,6 +340,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn another_run_s_files_sockets_and_processes_are_invisible() {
     require_root!();
     let secret = format!("{}-secret", marker());
@@ -358,6 +402,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn another_run_s_file_accesses_are_not_observable() {
     require_root!();
     let ready = marker();

@@ -109,6 +109,10 @@ const TRACING: &str = r#"[
 ]"#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn tracing_bpf_perf_userfaultfd_keyrings_and_io_uring_are_refused() {
     require_root!();
     assert_all_blocked(TRACING);
@@ -148,6 +152,10 @@ const NAMESPACES_AND_MOUNTS: &str = r#"[
 ]"#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn namespace_mount_and_clone_flag_escapes_are_refused() {
     require_root!();
     assert_all_blocked(NAMESPACES_AND_MOUNTS);
@@ -181,6 +189,10 @@ const ADMIN: &str = r#"[
 ]"#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn modules_kexec_and_administration_calls_are_refused() {
     require_root!();
     assert_all_blocked(ADMIN);
@@ -228,6 +240,10 @@ const SOCKETS: &str = r#"[
 ]"#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn exotic_socket_families_are_refused() {
     require_root!();
     assert_all_blocked(SOCKETS);
@@ -246,6 +262,10 @@ const TTY_IOCTLS: &str = r#"[
 ]"#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn terminal_injection_ioctls_are_refused_even_with_high_bits() {
     require_root!();
     assert_all_blocked(TTY_IOCTLS);
@@ -283,6 +303,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn x32_and_int80_entries_are_refused() {
     require_root!();
     let run = run_json(ENTRIES, &[]);
@@ -297,6 +321,10 @@ fn x32_and_int80_entries_are_refused() {
 /// the `blocked` oracle says so. (Only calls safe on the host: they create a throwaway
 /// user namespace or trace relationship in a child that exits, or fail on arguments.)
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_reaches_the_kernel_surface() {
     require_root!();
     let calls = r#"[

@@ -64,6 +64,10 @@ fn setns_probe(port: u16, pids: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn namespace_changes_do_not_reach_the_host_network() {
     require_root!();
     let trap = TcpTrap::v4();
@@ -99,6 +103,10 @@ fn namespace_changes_do_not_reach_the_host_network() {
 /// The twin: the same probe unsandboxed (joining only its own namespaces, a no-op on
 /// the host) reaches the listener, so the listener would notice.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_reaches_the_listener() {
     require_root!();
     let trap = TcpTrap::v4();
@@ -150,6 +158,10 @@ print("ALLOCATED")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn own_memory_limit_cannot_be_raised() {
     require_root!();
     let mb = 64u64;
@@ -184,6 +196,10 @@ fn host_cgroup_files() -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn host_release_agent_and_cgroup_files_stay_unchanged() {
     require_root!();
     let files = host_cgroup_files();
@@ -214,6 +230,10 @@ const SYSCTLS: [&str; 3] = [
 ];
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn host_sysctls_cannot_be_changed() {
     require_root!();
     let read = || -> Vec<String> {
@@ -278,6 +298,10 @@ time.sleep(2)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
     require_root!();
     let m = marker();

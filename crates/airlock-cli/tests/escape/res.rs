@@ -61,6 +61,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn fork_bomb_is_capped_by_pids_and_cleaned_up() {
     require_root!();
     let m = marker();
@@ -101,6 +105,10 @@ print("PROBE-RAN", flush=True)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn thread_bomb_is_capped_by_pids_and_cleaned_up() {
     require_root!();
     let m = marker();
@@ -127,6 +135,10 @@ fn assert_memory_limit(code: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn touched_memory_bomb_hits_the_memory_limit() {
     require_root!();
     assert_memory_limit(
@@ -136,6 +148,10 @@ fn touched_memory_bomb_hits_the_memory_limit() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn reserved_then_touched_memory_hits_the_memory_limit() {
     require_root!();
     assert_memory_limit(
@@ -168,6 +184,10 @@ print("SURVIVED", n)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
     require_root!();
     for place in ["/dev/shm", "/tmp", "/work", "memfd"] {
@@ -189,6 +209,10 @@ fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn inode_fill_stops_at_the_tmpfs_cap() {
     require_root!();
     let run = run_json(
@@ -209,6 +233,10 @@ fn inode_fill_stops_at_the_tmpfs_cap() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn descriptor_exhaustion_is_capped() {
     require_root!();
     let run = run_json(
@@ -229,6 +257,10 @@ fn descriptor_exhaustion_is_capped() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn finite_output_flood_is_truncated_at_the_cap() {
     require_root!();
     let limit = 65536;
@@ -248,6 +280,10 @@ fn finite_output_flood_is_truncated_at_the_cap() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn endless_output_flood_is_truncated_and_ends_by_timeout() {
     require_root!();
     let limit = 65536;
@@ -274,6 +310,10 @@ print("PROBE-RAN", flush=True)
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn grandchild_holding_stdout_does_not_hold_the_run() {
     require_root!();
     let m = marker();
@@ -304,6 +344,10 @@ while True:
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn sigterm_ignoring_and_stopped_processes_end_by_timeout() {
     require_root!();
     let m = marker();
@@ -336,6 +380,10 @@ fn daemon(m: &str, sleep: u32) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn setsid_double_fork_daemon_does_not_outlive_the_run() {
     require_root!();
     let m = marker();
@@ -359,6 +407,10 @@ print("PROBE-RAN")
 "#;
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn zombies_do_not_outlive_the_run() {
     require_root!();
     let m = marker();
@@ -371,6 +423,10 @@ fn zombies_do_not_outlive_the_run() {
 /// The twin: the same daemon started unsandboxed does outlive its parent, and the
 /// host's process scan finds it (then the test ends it: it is the test's own process).
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_daemon_is_found_by_the_process_scan() {
     require_root!();
     let m = marker();
@@ -391,6 +447,10 @@ fn twin_bare_daemon_is_found_by_the_process_scan() {
 /// If airlock itself dies (killed by the operator or the host's OOM killer), its
 /// sandbox dies with it: nothing is left running without a supervisor and a timeout.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn sandbox_dies_with_its_supervisor() {
     require_root!();
     let m = marker();
@@ -457,6 +517,10 @@ fn sandbox_cgroup_dirs(proc_cgroup: &str) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn cpu_quota_holds_against_many_busy_processes() {
     require_root!();
     let run = run_json(

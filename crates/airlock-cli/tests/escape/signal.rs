@@ -65,6 +65,10 @@ fn probe(sentinel: u32, kill_all: bool) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn kill_everything_spares_the_host_sentinel_and_the_supervisor_answers() {
     require_root!();
     let mut sentinel = Sentinel::spawn();
@@ -85,6 +89,10 @@ fn kill_everything_spares_the_host_sentinel_and_the_supervisor_answers() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn another_tenant_survives_a_signal_storm() {
     require_root!();
     let mut sentinel = Sentinel::spawn();
@@ -110,6 +118,10 @@ fn another_tenant_survives_a_signal_storm() {
 /// The twin: unsandboxed (and without `kill(-1)`), the probe kills the sentinel, and
 /// the oracle sees it die.
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
 fn twin_bare_python_kills_the_sentinel() {
     require_root!();
     let mut sentinel = Sentinel::spawn();
