@@ -268,6 +268,25 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A plain run exited with `status` and printed exactly `stdout`.
+#[track_caller]
+fn assert_plain(out: &Output, status: i32, stdout: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(status),
+        "stderr={}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), stdout);
+}
+
+/// The ExecutionResult a `--json` run printed; panics unless it exited 0.
+#[track_caller]
+fn json_result(out: &Output) -> Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A finished marked `airlock run --json` that was checked for leftovers.
 struct Marked {
     result: Value,
@@ -343,6 +362,14 @@ fn bad(args: &[&str], mentions: &[&str]) -> Bad<'static> {
     }
 }
 
+impl Bad<'_> {
+    /// The case with `config` as the operator config (`$AIRLOCK_CONFIG`).
+    fn with_config(mut self, config: &Path) -> Self {
+        self.envs = vec![("AIRLOCK_CONFIG", path_str(config).to_string())];
+        self
+    }
+}
+
 /// Run a bad-input case, plain and with --json: exit status 2, nothing on stdout, an
 /// error on stderr naming what was wrong (on one line when `one_line`), and nothing left
 /// behind. With root, a private box directory also proves that no sandbox was begun: it
@@ -399,6 +426,18 @@ fn check_refused(case: &Bad, one_line: bool) {
     }
 }
 
+/// A code file that cannot be run is refused, naming the file, on one line.
+fn check_file_refused(file: &Path) {
+    check_refused(&bad(&[path_str(file)], &[path_str(file)]), true);
+}
+
+/// Flags `args` before some code are refused, naming `flag`.
+fn check_flag_refused(args: &[&str], flag: &str, one_line: bool) {
+    let mut args = args.to_vec();
+    args.extend(["-c", "print('must not run')"]);
+    check_refused(&bad(&args, &[flag]), one_line);
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
 }
@@ -420,33 +459,29 @@ fn write_config(dir: &Path, roots: &[&Path]) -> PathBuf {
 fn bad_code_files_are_refused_naming_the_file() {
     let dir = temp_dir("badfiles");
     let missing = dir.join("missing.py");
-    check_refused(&bad(&[path_str(&missing)], &[path_str(&missing)]), true);
+    check_file_refused(&missing);
 
     let plain = dir.join("plain.py");
     fs::write(&plain, "print('x')\n").unwrap();
     if is_root() {
         // Root reads a chmod-000 file anyway, so the unreadable cases for root are paths
         // that no one can read as a file: a directory, and a path whose parent is a file.
-        check_refused(&bad(&[path_str(&dir)], &[path_str(&dir)]), true);
-        let under_file = plain.join("x.py");
-        check_refused(
-            &bad(&[path_str(&under_file)], &[path_str(&under_file)]),
-            true,
-        );
+        check_file_refused(&dir);
+        check_file_refused(&plain.join("x.py"));
     } else {
         let locked = dir.join("locked.py");
         fs::write(&locked, "print('x')\n").unwrap();
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
-        check_refused(&bad(&[path_str(&locked)], &[path_str(&locked)]), true);
+        check_file_refused(&locked);
     }
 
     let binary = dir.join("binary.py");
     fs::write(&binary, b"print('x')\n\0\0\x01\x02").unwrap();
-    check_refused(&bad(&[path_str(&binary)], &[path_str(&binary)]), true);
+    check_file_refused(&binary);
 
     let latin1 = dir.join("latin1.py");
     fs::write(&latin1, b"print('caf\xe9')\n").unwrap();
-    check_refused(&bad(&[path_str(&latin1)], &[path_str(&latin1)]), true);
+    check_file_refused(&latin1);
 
     check_refused(&bad(&[], &["-c"]), true);
 
@@ -473,9 +508,7 @@ fn limits_out_of_range_are_refused_naming_the_flag() {
         (&["--pids", "0"], "--pids"),
         (&["--output-limit", "99999999999999"], "--output-limit"),
     ] {
-        let mut args = args.to_vec();
-        args.extend(["-c", "print('must not run')"]);
-        check_refused(&bad(&args, &[flag]), true);
+        check_flag_refused(args, flag, true);
     }
 }
 
@@ -491,9 +524,7 @@ fn unparsable_limits_are_refused_naming_the_flag() {
         ),
         (&["--pids=-3"], "--pids"),
     ] {
-        let mut args = args.to_vec();
-        args.extend(["-c", "print('must not run')"]);
-        check_refused(&bad(&args, &[flag]), false);
+        check_flag_refused(args, flag, false);
     }
 }
 
@@ -501,10 +532,7 @@ fn unparsable_limits_are_refused_naming_the_flag() {
 #[test]
 fn negative_values_of_integer_flags_name_the_flag() {
     for flag in ["--pids", "--memory", "--cpu", "--output-limit"] {
-        check_refused(
-            &bad(&[flag, "-3", "-c", "print('must not run')"], &[flag]),
-            false,
-        );
+        check_flag_refused(&[flag, "-3"], flag, false);
     }
 }
 
@@ -518,9 +546,7 @@ fn unparsable_limits_give_a_one_line_error() {
             "--output-limit",
         ),
     ] {
-        let mut args = args.to_vec();
-        args.extend(["-c", "print('must not run')"]);
-        check_refused(&bad(&args, &[flag]), true);
+        check_flag_refused(args, flag, true);
     }
 }
 
@@ -575,12 +601,14 @@ fn write_grants_outside_operator_roots_are_refused() {
     // A config that names no roots.
     let empty_config = base.join("empty.toml");
     fs::write(&empty_config, "").unwrap();
-    let mut case = bad(
-        &["--allow-write", path_str(&root), "-c", code],
-        &["--allow-write", path_str(&root)],
+    check_refused(
+        &bad(
+            &["--allow-write", path_str(&root), "-c", code],
+            &["--allow-write", path_str(&root)],
+        )
+        .with_config(&empty_config),
+        true,
     );
-    case.envs = vec![("AIRLOCK_CONFIG", path_str(&empty_config).to_string())];
-    check_refused(&case, true);
 
     // No config at all (the default path does not exist on this host).
     if !Path::new("/etc/airlock/airlock.toml").exists() {
@@ -595,31 +623,29 @@ fn write_grants_outside_operator_roots_are_refused() {
 
     // A config explicitly named that does not exist.
     let gone = base.join("gone.toml");
-    let mut case = bad(
-        &["--allow-write", path_str(&root), "-c", code],
-        &[path_str(&gone)],
+    check_refused(
+        &bad(
+            &["--allow-write", path_str(&root), "-c", code],
+            &[path_str(&gone)],
+        )
+        .with_config(&gone),
+        true,
     );
-    case.envs = vec![("AIRLOCK_CONFIG", path_str(&gone).to_string())];
-    check_refused(&case, true);
 
     let config = write_config(&base, &[&root]);
-    let config_env = vec![("AIRLOCK_CONFIG", path_str(&config).to_string())];
 
-    // Outside the configured root.
-    let mut case = bad(
-        &["--allow-write", path_str(&outside), "-c", code],
-        &["--allow-write", path_str(&outside)],
-    );
-    case.envs = config_env.clone();
-    check_refused(&case, true);
-
-    // A symlink inside the root that points outside it.
-    let mut case = bad(
-        &["--allow-write", path_str(&link), "-c", code],
-        &["--allow-write", path_str(&link)],
-    );
-    case.envs = config_env;
-    check_refused(&case, true);
+    // Outside the configured root, and through a symlink inside the root that points
+    // outside it.
+    for target in [&outside, &link] {
+        check_refused(
+            &bad(
+                &["--allow-write", path_str(target), "-c", code],
+                &["--allow-write", path_str(target)],
+            )
+            .with_config(&config),
+            true,
+        );
+    }
 
     fs::remove_dir_all(&base).unwrap();
 }
@@ -727,27 +753,32 @@ fn killed_by_a_signal() {
     assert!(r.result["exit_code"].is_null());
 }
 
+/// Run `code` with --json: it completes with exactly `stdout` and `stderr`.
+#[track_caller]
+fn assert_completes_with(code: &str, stdout: &str, stderr: &str) {
+    let r = run_json(code, &[]);
+    assert_eq!(r.status(), "completed");
+    assert_eq!(r.stdout(), stdout);
+    assert_eq!(r.stderr(), stderr);
+}
+
 #[test]
 fn stderr_is_captured_separately() {
-    let r = run_json(
+    assert_completes_with(
         "import sys\nprint('to-out')\nprint('to-err', file=sys.stderr)\nprint('out-again')\n",
-        &[],
+        "to-out\nout-again\n",
+        "to-err\n",
     );
-    assert_eq!(r.status(), "completed");
-    assert_eq!(r.stdout(), "to-out\nout-again\n");
-    assert_eq!(r.stderr(), "to-err\n");
 }
 
 #[test]
 fn invalid_utf8_output_is_replaced() {
-    let r = run_json(
+    assert_completes_with(
         "import sys\nsys.stdout.buffer.write(b'ok\\xff\\xfeend\\n')\n\
          sys.stderr.buffer.write(b'err\\xc3\\n')\n",
-        &[],
+        "ok\u{FFFD}\u{FFFD}end\n",
+        "err\u{FFFD}\n",
     );
-    assert_eq!(r.status(), "completed");
-    assert_eq!(r.stdout(), "ok\u{FFFD}\u{FFFD}end\n");
-    assert_eq!(r.stderr(), "err\u{FFFD}\n");
 }
 
 #[test]
@@ -979,13 +1010,11 @@ fn plain_mode_passes_output_and_exit_status_through() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "hello\n");
+    assert_plain(&out, 0, "hello\n");
     assert_eq!(text(&out.stderr), "oops\n");
 
     let (out, _) = run_plain(&["-c", "print('bye')\nraise SystemExit(7)"], None);
-    assert_eq!(out.status.code(), Some(7), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "bye\n");
+    assert_plain(&out, 7, "bye\n");
 
     let (out, _) = run_plain(&["-c", "import os\nos.kill(os.getpid(), 9)"], None);
     assert_eq!(
@@ -1014,17 +1043,14 @@ fn code_from_a_file_and_from_stdin() {
     let file = dir.join("prog.py");
     fs::write(&file, "import sys\nprint('from file', sys.argv[0] != '')\n").unwrap();
     let (out, _) = run_plain(&[path_str(&file)], None);
-    assert_eq!(out.status.code(), Some(0), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "from file True\n");
+    assert_plain(&out, 0, "from file True\n");
 
     let (out, _) = run_plain(&["-"], Some(b"print('from stdin')\n"));
-    assert_eq!(out.status.code(), Some(0), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "from stdin\n");
+    assert_plain(&out, 0, "from stdin\n");
 
     // --json with a file gives the file's code back in the result.
     let (out, _) = run_plain(&["--json", path_str(&file)], None);
-    assert_eq!(out.status.code(), Some(0));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = json_result(&out);
     assert_eq!(r["code"], fs::read_to_string(&file).unwrap());
     assert_eq!(r["status"], "completed");
     fs::remove_dir_all(&dir).unwrap();
@@ -1044,8 +1070,7 @@ fn input_becomes_the_codes_stdin() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "line one\nline two\n");
+    assert_plain(&out, 0, "line one\nline two\n");
 
     // `--input -` hands airlock's own stdin over.
     let (out, _) = run_plain(
@@ -1057,8 +1082,7 @@ fn input_becomes_the_codes_stdin() {
         ],
         Some(b"piped in"),
     );
-    assert_eq!(out.status.code(), Some(0), "stderr={}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "PIPED IN\n");
+    assert_plain(&out, 0, "PIPED IN\n");
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1073,8 +1097,7 @@ fn default_stdin_is_empty() {
         ],
         Some(b"should not be seen\n"),
     );
-    assert_eq!(out.status.code(), Some(0));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = json_result(&out);
     assert_eq!(r["stdout"], "''\n");
     assert_eq!(r["reason"], "exit_code");
     let error = r["error"].as_str().unwrap();
@@ -1244,6 +1267,17 @@ fn pids_limit_caps_threads_and_forks() {
 // 5. Cleanup.
 // ---------------------------------------------------------------------------------------
 
+/// The host uid of a `--json` run, which must have completed printing exactly `stdout`
+/// with a host uid of its box's own.
+#[track_caller]
+fn box_uid_of_completed(out: &Output, stdout: &str) -> u64 {
+    let r = json_result(out);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["stdout"], stdout);
+    assert_eq!(r["sandbox"]["host_uid_per_box"], true);
+    r["sandbox"]["host_uid"].as_u64().unwrap()
+}
+
 #[test]
 #[cfg_attr(
     not_root,
@@ -1260,12 +1294,7 @@ fn sequential_runs_leave_no_cgroups_or_locks() {
             .arg(format!("print({i})"))
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(r["status"], "completed");
-        assert_eq!(r["stdout"], format!("{i}\n"));
-        assert_eq!(r["sandbox"]["host_uid_per_box"], true);
-        uids.push(r["sandbox"]["host_uid"].as_u64().unwrap());
+        uids.push(box_uid_of_completed(&out, &format!("{i}\n")));
     }
     assert_nothing_left(&before, &marker, "5 sequential runs");
     for uid in uids {
@@ -1297,12 +1326,7 @@ fn concurrent_runs_get_their_own_host_uids() {
     let mut uids = BTreeSet::new();
     for (i, child) in children.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(r["status"], "completed", "{r}");
-        assert_eq!(r["stdout"], format!("burst {i}\n"));
-        assert_eq!(r["sandbox"]["host_uid_per_box"], true);
-        uids.insert(r["sandbox"]["host_uid"].as_u64().unwrap());
+        uids.insert(box_uid_of_completed(&out, &format!("burst {i}\n")));
     }
     assert_eq!(
         uids.len(),
@@ -1371,8 +1395,7 @@ fn leftover_checks_see_a_live_sandbox() {
     }
     assert!(!marked_processes(&marker).is_empty());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = json_result(&out);
     assert_eq!(r["status"], "completed");
     let uid = r["sandbox"]["host_uid"].as_u64().unwrap();
     let lock = boxes_dir().join(format!("{}.lock", uid - 2_000_000_000));

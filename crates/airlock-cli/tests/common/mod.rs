@@ -45,21 +45,29 @@ impl Run {
 /// Run `code` with `airlock run --json` and extra flags; panics unless exactly one
 /// ExecutionResult was printed with exit status 0.
 pub fn run_json(code: &str, flags: &[&str]) -> Run {
+    run_json_cmd(json_command(code, flags))
+}
+
+/// `airlock run --json FLAGS -c CODE`, to run with [`run_json_cmd`] (after adding extra
+/// environment, say).
+pub fn json_command(code: &str, flags: &[&str]) -> Command {
+    let mut cmd = airlock();
+    cmd.arg("run").arg("--json").args(flags).arg("-c").arg(code);
+    cmd
+}
+
+/// Run a prepared `airlock run --json …` command (extra environment, a launcher in
+/// front …) with stdin from /dev/null; panics unless exactly one ExecutionResult was
+/// printed with exit status 0.
+pub fn run_json_cmd(mut cmd: Command) -> Run {
     let start = Instant::now();
-    let raw = airlock()
-        .arg("run")
-        .arg("--json")
-        .args(flags)
-        .arg("-c")
-        .arg(code)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start airlock");
+    let raw = cmd.stdin(Stdio::null()).output().expect("start airlock");
     let elapsed = start.elapsed();
     assert_eq!(
         raw.status.code(),
         Some(0),
-        "airlock run --json failed: stderr={}",
+        "airlock run --json failed: stdout={} stderr={}",
+        String::from_utf8_lossy(&raw.stdout),
         String::from_utf8_lossy(&raw.stderr)
     );
     let result: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap_or_else(|e| {

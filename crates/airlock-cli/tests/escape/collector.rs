@@ -22,6 +22,23 @@ fn assert_one_json_line(run: &Run) {
     assert_eq!(raw.last(), Some(&b'\n'));
 }
 
+/// Run `code` with `flags`: it ran to its end and airlock printed exactly one line.
+#[track_caller]
+fn run_one_line(code: &str, flags: &[&str]) -> Run {
+    let run = run_json(code, flags);
+    assert_ran(&run);
+    assert_one_json_line(&run);
+    run
+}
+
+/// Panic unless the verdict is the one the host observed: failed with `exit_code`.
+#[track_caller]
+fn assert_failed_with(run: &Run, exit_code: i32) {
+    assert_eq!(run.result["exit_code"], exit_code, "{:#}", run.result);
+    assert_eq!(run.status(), "failed");
+    assert_eq!(run.reason(), Some("exit_code"));
+}
+
 /// A result in the shape airlock prints, claiming success.
 const FORGED_RESULT: &str = r#"
 import json, sys
@@ -41,12 +58,8 @@ sys.exit(3)
 )]
 fn forged_result_on_stdout_is_only_output() {
     require_root!();
-    let run = run_json(FORGED_RESULT, &[]);
-    assert_ran(&run);
-    assert_one_json_line(&run);
-    assert_eq!(run.result["exit_code"], 3, "{:#}", run.result);
-    assert_eq!(run.status(), "failed");
-    assert_eq!(run.reason(), Some("exit_code"));
+    let run = run_one_line(FORGED_RESULT, &[]);
+    assert_failed_with(&run, 3);
     assert!(run.stdout().contains("\"status\": \"completed\""));
 }
 
@@ -111,12 +124,8 @@ os._exit(5)
 )]
 fn forged_frames_on_shared_descriptors_are_ignored() {
     require_root!();
-    let run = run_json(FORGED_FRAMES, &[]);
-    assert_ran(&run);
-    assert_one_json_line(&run);
-    assert_eq!(run.result["exit_code"], 5, "{:#}", run.result);
-    assert_eq!(run.status(), "failed");
-    assert_eq!(run.reason(), Some("exit_code"));
+    let run = run_one_line(FORGED_FRAMES, &[]);
+    assert_failed_with(&run, 5);
     assert_ne!(run.result["sandbox"]["landlock"], "none");
     assert!(run.stdout().contains("WROTE FDS []"), "{}", run.stdout());
 }
@@ -139,9 +148,7 @@ os.write(1, b"PROBE-RAN\n")
 )]
 fn terminal_escapes_and_invalid_utf8_are_escaped_in_the_result() {
     require_root!();
-    let run = run_json(ESCAPES, &[]);
-    assert_ran(&run);
-    assert_one_json_line(&run);
+    let run = run_one_line(ESCAPES, &[]);
     let raw = &run.raw.stdout;
     assert!(std::str::from_utf8(raw).is_ok(), "the result is not UTF-8");
     let control: Vec<u8> = raw[..raw.len() - 1]
@@ -216,9 +223,7 @@ fn hostile_output_files_neither_hang_nor_leak() {
     require_root!();
     let secret = Secret::open("collector-files");
     let code = fill(HOSTILE_FILES, &[("SECRET", py(secret.path_str()))]);
-    let run = run_json(&code, &["--timeout", "30"]);
-    assert_ran(&run);
-    assert_one_json_line(&run);
+    let run = run_one_line(&code, &["--timeout", "30"]);
     assert_eq!(run.status(), "completed", "{:#}", run.result);
     assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
     assert_secret_absent(&run, &secret);

@@ -6,10 +6,10 @@
 
 use std::process::Command;
 
-use crate::common::{host_python, Run};
+use crate::common::{host_python, run_json_cmd, Run};
 use crate::{
     airlock_argv, assert_bare_ran, assert_ran, assert_secret_absent, fill, lines_with, marker, py,
-    run_json_cmd, Secret, TempDir,
+    Secret, TempDir,
 };
 
 /// Host-side launcher: leaks `cfg.leak` ([path, fd number]) as inheritable descriptors,
@@ -109,14 +109,17 @@ struct Launch {
 }
 
 impl Launch {
-    fn new(tag: &str) -> Launch {
-        let dir = TempDir::new(tag);
+    /// A canary secret (tagged `tag`) and a launch (tagged `tag-launch`) to leak it with.
+    fn new(tag: &str) -> (Secret, Launch) {
+        let secret = Secret::open(tag);
+        let dir = TempDir::new(&format!("{tag}-launch"));
         let report = dir.join("report.json");
-        Launch {
+        let launch = Launch {
             _dir: dir,
             report,
             inject: format!("{}\n", marker()),
-        }
+        };
+        (secret, launch)
     }
 
     /// The launcher command: leaks the secret's directory and file, runs `argv`.
@@ -149,8 +152,16 @@ impl Launch {
         serde_json::from_slice(&std::fs::read(&self.report).unwrap()).unwrap()
     }
 
+    /// What the launcher's terminal saw.
+    fn tty(&self) -> String {
+        self.report()["tty"].as_str().unwrap().to_string()
+    }
+
+    /// The probe, sandboxed, run to its end.
     fn sandboxed(&self, secret: &Secret, pty: bool) -> Run {
-        run_json_cmd(self.command(secret, pty, &airlock_argv(&self.probe(secret), &[])))
+        let run = run_json_cmd(self.command(secret, pty, &airlock_argv(&self.probe(secret), &[])));
+        assert_ran(&run);
+        run
     }
 
     fn bare(&self, secret: &Secret, pty: bool) -> String {
@@ -180,10 +191,8 @@ fn leaked_numbers(report: &serde_json::Value) -> Vec<u64> {
 )]
 fn inherited_descriptors_are_closed_before_the_code_runs() {
     require_root!();
-    let secret = Secret::open("fd-leak");
-    let launch = Launch::new("fd-leak-launch");
+    let (secret, launch) = Launch::new("fd-leak");
     let run = launch.sandboxed(&secret, false);
-    assert_ran(&run);
     let leaked = leaked_numbers(&launch.report());
     assert!(leaked.len() == 4, "the launcher must leak: {leaked:?}");
     assert_secret_absent(&run, &secret);
@@ -202,10 +211,8 @@ fn inherited_descriptors_are_closed_before_the_code_runs() {
 )]
 fn terminal_of_the_caller_is_not_passed_in() {
     require_root!();
-    let secret = Secret::open("fd-tty");
-    let launch = Launch::new("fd-tty-launch");
+    let (secret, launch) = Launch::new("fd-tty");
     let run = launch.sandboxed(&secret, true);
-    assert_ran(&run);
     for fd in 0..3 {
         assert!(
             run.stdout().contains(&format!("ISATTY {fd} False")),
@@ -220,7 +227,7 @@ fn terminal_of_the_caller_is_not_passed_in() {
         "{}",
         run.stdout()
     );
-    let tty = launch.report()["tty"].as_str().unwrap().to_string();
+    let tty = launch.tty();
     assert!(
         !tty.contains(launch.inject.trim()),
         "input was injected into the caller's terminal: {tty:?}"
@@ -236,11 +243,10 @@ fn terminal_of_the_caller_is_not_passed_in() {
 )]
 fn twin_bare_python_uses_what_it_inherits() {
     require_root!();
-    let secret = Secret::open("fd-twin");
-    let launch = Launch::new("fd-twin-launch");
+    let (secret, launch) = Launch::new("fd-twin");
     let text = launch.bare(&secret, true);
     assert!(text.contains(&secret.value), "{text}");
-    let tty = launch.report()["tty"].as_str().unwrap().to_string();
+    let tty = launch.tty();
     assert!(
         tty.contains(launch.inject.trim()),
         "TIOCSTI unsandboxed must reach the terminal: {tty:?}\n{text}"

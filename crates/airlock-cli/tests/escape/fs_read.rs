@@ -4,22 +4,26 @@
 //! The canaries are world-readable unless the test says otherwise, so that file
 //! permissions cannot be what stops the read: only the sandbox's mount view can.
 
-use crate::common::{bare_python, run_json};
+use crate::common::{bare_python, run_json, Run};
 use crate::{assert_bare_ran, assert_ran, assert_secret_absent, fill, lines_with, py, Secret};
 
-/// Reads the target directly, with native readers below Python's file objects, and
-/// with `sendfile`/`mmap`; prints whatever it gets.
-const DIRECT: &str = r#"
-import ctypes, mmap, os
-TARGET = @TARGET@
-def attempt(how, f):
+/// Shared by the probes below: `attempt` prints what a reader got (`READ how …`) or how
+/// it failed (`DENIED how …`); `read` reads a whole file.
+const READERS: &str = r#"def attempt(how, f):
     try:
         print("READ", how, repr(f())[:300])
     except Exception as e:
         print("DENIED", how, type(e).__name__, getattr(e, "errno", ""))
 def read(p):
     with open(p, "rb") as f:
-        return f.read()
+        return f.read()"#;
+
+/// Reads the target directly, with native readers below Python's file objects, and
+/// with `sendfile`/`mmap`; prints whatever it gets.
+const DIRECT: &str = r#"
+import ctypes, mmap, os
+TARGET = @TARGET@
+@READERS@
 attempt("open", lambda: read(TARGET))
 attempt("listdir", lambda: os.listdir(os.path.dirname(TARGET)))
 attempt("stat", lambda: os.stat(TARGET))
@@ -51,14 +55,7 @@ print("PROBE-RAN")
 const INDIRECT: &str = r#"
 import ctypes, errno, os
 TARGET = @TARGET@
-def attempt(how, f):
-    try:
-        print("READ", how, repr(f())[:300])
-    except Exception as e:
-        print("DENIED", how, type(e).__name__, getattr(e, "errno", ""))
-def read(p):
-    with open(p, "rb") as f:
-        return f.read()
+@READERS@
 pids = [p for p in os.listdir("/proc") if p.isdigit()] + ["self", "thread-self", str(os.getppid())]
 for pid in pids:
     for link in ("root", "cwd"):
@@ -89,7 +86,20 @@ print("PROBE-RAN")
 "#;
 
 fn probe(template: &str, target: &str) -> String {
-    fill(template, &[("TARGET", py(target))])
+    fill(
+        template,
+        &[("TARGET", py(target)), ("READERS", READERS.to_string())],
+    )
+}
+
+/// Runs the probe `template` aimed at the secret, sandboxed: it ran to its end and the
+/// secret shows nowhere in its output.
+#[track_caller]
+fn run_sandboxed(template: &str, secret: &Secret) -> Run {
+    let run = run_json(&probe(template, secret.path_str()), &[]);
+    assert_ran(&run);
+    assert_secret_absent(&run, secret);
+    run
 }
 
 #[test]
@@ -100,9 +110,7 @@ fn probe(template: &str, target: &str) -> String {
 fn host_file_is_unreachable_by_path_and_native_readers() {
     require_root!();
     let secret = Secret::open("fsread-direct");
-    let run = run_json(&probe(DIRECT, secret.path_str()), &[]);
-    assert_ran(&run);
-    assert_secret_absent(&run, &secret);
+    let run = run_sandboxed(DIRECT, &secret);
     assert!(
         lines_with(run.stdout(), "DENIED ").len() >= 6,
         "every read must fail: {}",
@@ -118,9 +126,7 @@ fn host_file_is_unreachable_by_path_and_native_readers() {
 fn private_host_file_is_unreachable() {
     require_root!();
     let secret = Secret::private("fsread-private");
-    let run = run_json(&probe(DIRECT, secret.path_str()), &[]);
-    assert_ran(&run);
-    assert_secret_absent(&run, &secret);
+    run_sandboxed(DIRECT, &secret);
 }
 
 #[test]
@@ -131,9 +137,7 @@ fn private_host_file_is_unreachable() {
 fn proc_roots_old_root_and_file_handles_lead_nowhere() {
     require_root!();
     let secret = Secret::open("fsread-indirect");
-    let run = run_json(&probe(INDIRECT, secret.path_str()), &[]);
-    assert_ran(&run);
-    assert_secret_absent(&run, &secret);
+    let run = run_sandboxed(INDIRECT, &secret);
     assert!(
         lines_with(run.stdout(), "READ ").is_empty(),
         "nothing may be read: {}",

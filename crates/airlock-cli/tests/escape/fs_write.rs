@@ -5,10 +5,10 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::common::{bare_python, run_json};
+use crate::common::{bare_python, run_json, Run};
 use crate::{
-    assert_bare_ran, assert_ran, fill, fingerprint_dir, lines_with, marker, py, run_json_env,
-    Fingerprint, TempDir,
+    assert_bare_ran, assert_no_line_with, assert_ran, fill, fingerprint_dir, lines_with, marker,
+    py, run_json_env, Fingerprint, TempDir,
 };
 
 /// The host interpreter's files, as the host sees them.
@@ -35,6 +35,22 @@ fn interpreter() -> Interpreter {
     }
 }
 
+/// Shared by the probes below: `attempt` prints whether a change went through (`DONE how`)
+/// or was refused (`DENIED how errno`).
+const ATTEMPT: &str = r#"def attempt(how, f):
+    try:
+        f()
+        print("DONE", how)
+    except OSError as e:
+        print("DENIED", how, e.errno)"#;
+
+/// `template` with `vars` and the shared [`ATTEMPT`] filled in.
+fn probe(template: &str, vars: &[(&str, String)]) -> String {
+    let mut vars = vars.to_vec();
+    vars.push(("ATTEMPT", ATTEMPT.to_string()));
+    fill(template, &vars)
+}
+
 /// Tries to change the interpreter, the stdlib and site-packages, also after trying to
 /// remount them writable; plants files that a later run would execute.
 const TAMPER: &str = r#"
@@ -43,12 +59,7 @@ M = @MARKER@
 exe = os.readlink("/proc/self/exe")
 stdlib = sysconfig.get_paths()["stdlib"]
 purelib = sysconfig.get_paths()["purelib"]
-def attempt(how, f):
-    try:
-        f()
-        print("DONE", how)
-    except OSError as e:
-        print("DENIED", how, e.errno)
+@ATTEMPT@
 def append(p, data):
     with open(p, "ab") as f:
         f.write(data)
@@ -88,7 +99,7 @@ fn interpreter_stdlib_and_site_packages_stay_unchanged() {
     let files = [&py_.exe, &py_.os_py];
     let before: Vec<Fingerprint> = files.iter().map(|p| Fingerprint::of(p)).collect();
     let m = marker();
-    let run = run_json(&fill(TAMPER, &[("MARKER", py(&m))]), &[]);
+    let run = run_json(&probe(TAMPER, &[("MARKER", py(&m))]), &[]);
     assert_ran(&run);
     // Planted files are removed before judging, so a failure leaves the host clean.
     let planted: Vec<PathBuf> = [&py_.stdlib, &py_.purelib]
@@ -140,12 +151,7 @@ const MODIFY: &str = r#"
 import os
 D = @DIR@
 V = os.path.join(D, "victim.txt")
-def attempt(how, f):
-    try:
-        f()
-        print("DONE", how)
-    except OSError as e:
-        print("DENIED", how, e.errno)
+@ATTEMPT@
 def append(p):
     with open(p, "a") as f:
         f.write("tampered")
@@ -163,6 +169,11 @@ attempt("mkfifo", lambda: os.mkfifo(os.path.join(D, "fifo")))
 attempt("chmod dir", lambda: os.chmod(D, 0o700))
 print("PROBE-RAN")
 "#;
+
+/// The MODIFY probe aimed at `grant`.
+fn modify_probe(grant: &Path) -> String {
+    probe(MODIFY, &[("DIR", py(grant.to_str().unwrap()))])
+}
 
 fn modifiable_dir(tag: &str) -> (TempDir, PathBuf) {
     let dir = TempDir::new(tag);
@@ -185,15 +196,13 @@ fn read_only_grant_cannot_be_modified() {
     require_root!();
     let (_dir, grant) = modifiable_dir("fswrite-grant");
     let before = fingerprint_dir(&grant);
-    let code = fill(MODIFY, &[("DIR", py(grant.to_str().unwrap()))]);
-    let run = run_json(&code, &["--allow-read", grant.to_str().unwrap()]);
+    let run = run_json(
+        &modify_probe(&grant),
+        &["--allow-read", grant.to_str().unwrap()],
+    );
     assert_ran(&run);
     assert_eq!(before, fingerprint_dir(&grant), "{}", run.stdout());
-    assert!(
-        lines_with(run.stdout(), "DONE ").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "DONE ");
 }
 
 /// The twin: the same probe unsandboxed changes the directory, and the fingerprint sees it.
@@ -206,8 +215,7 @@ fn twin_bare_python_modifies_the_directory() {
     require_root!();
     let (_dir, grant) = modifiable_dir("fswrite-twin");
     let before = fingerprint_dir(&grant);
-    let code = fill(MODIFY, &[("DIR", py(grant.to_str().unwrap()))]);
-    assert_bare_ran(&bare_python(&code));
+    assert_bare_ran(&bare_python(&modify_probe(&grant)));
     assert_ne!(before, fingerprint_dir(&grant));
 }
 
@@ -318,12 +326,7 @@ fn twin_bare_runs_share_what_they_leave() {
 const PRIVILEGED_FILES: &str = r#"
 import ctypes, os, stat
 D = @DIR@
-def attempt(how, f):
-    try:
-        f()
-        print("DONE", how)
-    except OSError as e:
-        print("DENIED", how, e.errno)
+@ATTEMPT@
 with open(os.path.join(D, "plain"), "w") as f:
     f.write("x")
 print("WROTE plain")
@@ -358,10 +361,14 @@ fn write_root(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     (dir, root, config)
 }
 
-fn run_privileged_files(root: &Path, config: &Path) -> crate::common::Run {
-    let code = fill(PRIVILEGED_FILES, &[("DIR", py(root.to_str().unwrap()))]);
+/// The PRIVILEGED_FILES probe aimed at `root`.
+fn privileged_probe(root: &Path) -> String {
+    probe(PRIVILEGED_FILES, &[("DIR", py(root.to_str().unwrap()))])
+}
+
+fn run_privileged_files(root: &Path, config: &Path) -> Run {
     let run = run_json_env(
-        &code,
+        &privileged_probe(root),
         &["--allow-write", root.to_str().unwrap()],
         &[("AIRLOCK_CONFIG", config.as_os_str())],
     );
@@ -392,6 +399,15 @@ fn privileged_files(dir: &Path) -> (Vec<(PathBuf, u32)>, Vec<PathBuf>) {
     (suid, devices)
 }
 
+/// Runs the PRIVILEGED_FILES probe in a fresh write root (tagged `tag`): the setuid files
+/// and device nodes it left there, and the run.
+fn privileged_files_left_by_a_run(tag: &str) -> (Vec<(PathBuf, u32)>, Vec<PathBuf>, Run) {
+    let (_dir, root, config) = write_root(tag);
+    let run = run_privileged_files(&root, &config);
+    let (suid, devices) = privileged_files(&root);
+    (suid, devices, run)
+}
+
 #[test]
 #[cfg_attr(
     not_root,
@@ -399,9 +415,7 @@ fn privileged_files(dir: &Path) -> (Vec<(PathBuf, u32)>, Vec<PathBuf>) {
 )]
 fn granted_write_dir_gets_no_device_nodes() {
     require_root!();
-    let (_dir, root, config) = write_root("fswrite-dev");
-    let run = run_privileged_files(&root, &config);
-    let (_, devices) = privileged_files(&root);
+    let (_, devices, run) = privileged_files_left_by_a_run("fswrite-dev");
     assert!(
         devices.is_empty(),
         "device nodes on the host: {devices:?}\n{}",
@@ -416,9 +430,7 @@ fn granted_write_dir_gets_no_device_nodes() {
 )]
 fn granted_write_dir_gets_no_setuid_files() {
     require_root!();
-    let (_dir, root, config) = write_root("fswrite-suid");
-    let run = run_privileged_files(&root, &config);
-    let (suid, _) = privileged_files(&root);
+    let (suid, _, run) = privileged_files_left_by_a_run("fswrite-suid");
     assert!(
         suid.is_empty(),
         "setuid/setgid files on the host: {suid:?}\n{}",
@@ -436,8 +448,7 @@ fn granted_write_dir_gets_no_setuid_files() {
 fn twin_bare_python_leaves_setuid_files_and_devices() {
     require_root!();
     let (_dir, root, _config) = write_root("fswrite-suid-twin");
-    let code = fill(PRIVILEGED_FILES, &[("DIR", py(root.to_str().unwrap()))]);
-    assert_bare_ran(&bare_python(&code));
+    assert_bare_ran(&bare_python(&privileged_probe(&root)));
     let (suid, devices) = privileged_files(&root);
     assert!(!suid.is_empty() && !devices.is_empty());
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::common::{bare_python, run_json, Run};
 use crate::{
-    assert_bare_ran, assert_ran, bare_python_env, fill, lines_with, marker, py, run_json_env,
-    wait_for_thread, TempDir, NAME_THREAD, RAN,
+    assert_bare_ran, assert_no_line_with, assert_ran, bare_python_env, lines_with, marker, py,
+    run_json_env, wait_for_thread, with_name_thread, TempDir, RAN,
 };
 
 const ENVIRONMENT: &str = r#"
@@ -143,6 +143,17 @@ fn host_ids(paths: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Read the identifiers at `paths` in the sandbox: none of the host's shows.
+#[track_caller]
+fn assert_host_ids_hidden(paths: &[&str]) {
+    let ids = host_ids(paths);
+    let run = run_json(&read_ids_probe(paths), &[]);
+    assert_ran(&run);
+    for id in &ids {
+        assert!(!run.everything().contains(id.as_str()), "{}", run.stdout());
+    }
+}
+
 #[test]
 #[cfg_attr(
     not_root,
@@ -150,12 +161,7 @@ fn host_ids(paths: &[&str]) -> Vec<String> {
 )]
 fn machine_ids_are_not_the_host_s() {
     require_root!();
-    let ids = host_ids(&IDS);
-    let run = run_json(&read_ids_probe(&IDS), &[]);
-    assert_ran(&run);
-    for id in &ids {
-        assert!(!run.everything().contains(id.as_str()), "{}", run.stdout());
-    }
+    assert_host_ids_hidden(&IDS);
 }
 
 /// The twin: unsandboxed, the probe reads the host's ids.
@@ -185,13 +191,7 @@ fn twin_bare_python_reads_the_machine_id() {
 )]
 fn boot_id_is_not_the_host_s() {
     require_root!();
-    let path = "/proc/sys/kernel/random/boot_id";
-    let ids = host_ids(&[path]);
-    let run = run_json(&read_ids_probe(&[path]), &[]);
-    assert_ran(&run);
-    for id in &ids {
-        assert!(!run.everything().contains(id.as_str()), "{}", run.stdout());
-    }
+    assert_host_ids_hidden(&["/proc/sys/kernel/random/boot_id"]);
 }
 
 const DEVICES: &str = r#"
@@ -222,11 +222,7 @@ fn sys_is_absent_and_dev_holds_only_the_harmless_devices() {
     let run = run_json(DEVICES, &[]);
     assert_ran(&run);
     assert!(run.stdout().contains("SYS False"), "{}", run.stdout());
-    assert!(
-        lines_with(run.stdout(), "OPENED ").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "OPENED ");
     let listing = lines_with(run.stdout(), "DEV ")[0];
     let shown: Vec<&str> = listing
         .trim_matches(|c| c == '[' || c == ']')
@@ -348,10 +344,7 @@ fn another_run_s_files_sockets_and_processes_are_invisible() {
     require_root!();
     let secret = format!("{}-secret", marker());
     let ready = marker();
-    let victim_code = format!(
-        "{NAME_THREAD}\n{}",
-        fill(VICTIM, &[("SECRET", py(&secret)), ("READY", py(&ready))])
-    );
+    let victim_code = with_name_thread(VICTIM, &[("SECRET", py(&secret)), ("READY", py(&ready))]);
     let victim = std::thread::spawn(move || run_json(&victim_code, &["--timeout", "20"]));
     // Snoop once the victim has left its traces (its thread name shows on the host).
     let started = wait_for_thread(&ready, Duration::from_secs(10));
@@ -409,7 +402,7 @@ print("PROBE-RAN")
 fn another_run_s_file_accesses_are_not_observable() {
     require_root!();
     let ready = marker();
-    let watcher_code = format!("{NAME_THREAD}\n{}", fill(WATCH, &[("READY", py(&ready))]));
+    let watcher_code = with_name_thread(WATCH, &[("READY", py(&ready))]);
     let watcher = std::thread::spawn(move || run_json(&watcher_code, &[]));
     assert!(wait_for_thread(&ready, Duration::from_secs(10)));
     // Another tenant imports a module nothing else in the suite uses.

@@ -63,6 +63,13 @@ fn blocked(line: &str) -> Result<(), String> {
     }
 }
 
+/// Panic naming every `CALL` line (prefix removed) that reached the kernel.
+#[track_caller]
+fn assert_none_reached(lines: &[&str]) {
+    let reached: Vec<String> = lines.iter().filter_map(|l| blocked(l).err()).collect();
+    assert!(reached.is_empty(), "kernel surface reached: {reached:#?}");
+}
+
 fn probe(calls: &str) -> String {
     fill(SYSCALLS, &[("CALLS", calls.to_string())])
 }
@@ -80,8 +87,7 @@ fn assert_all_blocked(calls: &str) -> Run {
         lines.len(),
         run.stdout()
     );
-    let reached: Vec<String> = lines.iter().filter_map(|l| blocked(l).err()).collect();
-    assert!(reached.is_empty(), "kernel surface reached: {reached:#?}");
+    assert_none_reached(&lines);
     run
 }
 
@@ -313,8 +319,7 @@ fn x32_and_int80_entries_are_refused() {
     assert_ran(&run);
     let lines = lines_with(run.stdout(), "CALL ");
     assert_eq!(lines.len(), 5, "{}", run.stdout());
-    let reached: Vec<String> = lines.iter().filter_map(|l| blocked(l).err()).collect();
-    assert!(reached.is_empty(), "kernel surface reached: {reached:#?}");
+    assert_none_reached(&lines);
 }
 
 /// The twin: unsandboxed, harmless calls of the same families reach the kernel, and

@@ -108,32 +108,6 @@ pub fn marker() -> String {
     format!("alk{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
-/// Run `airlock run --json FLAGS -c CODE` from a prepared command (extra environment,
-/// a launcher in front …) and parse its result the way `common::run_json` does.
-pub fn run_json_cmd(mut cmd: Command) -> Run {
-    let start = Instant::now();
-    let raw = cmd.stdin(Stdio::null()).output().expect("start airlock");
-    let elapsed = start.elapsed();
-    assert_eq!(
-        raw.status.code(),
-        Some(0),
-        "airlock run --json failed: stdout={} stderr={}",
-        String::from_utf8_lossy(&raw.stdout),
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not one JSON object ({e}): {}",
-            String::from_utf8_lossy(&raw.stdout)
-        )
-    });
-    Run {
-        result,
-        elapsed,
-        raw,
-    }
-}
-
 /// `airlock run --json FLAGS -c CODE` as argv (for launchers and extra environment).
 pub fn airlock_argv(code: &str, flags: &[&str]) -> Vec<String> {
     let mut argv = vec![
@@ -149,12 +123,9 @@ pub fn airlock_argv(code: &str, flags: &[&str]) -> Vec<String> {
 
 /// `run_json` with extra environment variables for the airlock process.
 pub fn run_json_env(code: &str, flags: &[&str], env: &[(&str, &OsStr)]) -> Run {
-    let mut cmd = common::airlock();
-    cmd.arg("run").arg("--json").args(flags).arg("-c").arg(code);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    run_json_cmd(cmd)
+    let mut cmd = common::json_command(code, flags);
+    cmd.envs(env.iter().copied());
+    common::run_json_cmd(cmd)
 }
 
 /// A host directory of one test, removed (with everything in it) when dropped.
@@ -377,16 +348,28 @@ pub fn processes_with(marker: &str) -> Vec<(u32, String)> {
 /// there after the grace period outlived the sandbox).
 #[track_caller]
 pub fn assert_no_process_left(marker: &str, grace: Duration) {
-    let deadline = Instant::now() + grace;
+    let mut left = Vec::new();
+    let gone = poll(grace, Duration::from_millis(20), || {
+        left = processes_with(marker);
+        left.is_empty()
+    });
+    if !gone {
+        panic!("processes of the sandbox outlived it: {left:?}");
+    }
+}
+
+/// Ask `done` every `step` until it says yes (true) or `wait` has passed (false); it is
+/// asked at least once, the last time at or after the deadline.
+pub fn poll(wait: Duration, step: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
     loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return;
+        if done() {
+            return true;
         }
         if Instant::now() >= deadline {
-            panic!("processes of the sandbox outlived it: {left:?}");
+            return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(step);
     }
 }
 
@@ -408,6 +391,17 @@ pub fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines()
         .filter_map(|l| l.strip_prefix(prefix))
         .collect()
+}
+
+/// Panic if a line of the probe's output starts with `prefix` (something that must not
+/// have happened).
+#[track_caller]
+pub fn assert_no_line_with(run: &Run, prefix: &str) {
+    assert!(
+        lines_with(run.stdout(), prefix).is_empty(),
+        "{}",
+        run.stdout()
+    );
 }
 
 /// Run the host interpreter with extra environment (a bare twin that needs it).
@@ -444,18 +438,13 @@ impl TcpTrap {
     }
     /// True if a connection arrived (or arrives within `wait`).
     pub fn saw_connection(&self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        loop {
+        poll(wait, Duration::from_millis(10), || {
             match self.listener.accept() {
-                Ok(_) => return true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
                 Err(e) => panic!("accept: {e}"),
             }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        })
     }
 }
 
@@ -474,19 +463,14 @@ impl UdpTrap {
         Some(UdpTrap { socket, port })
     }
     pub fn saw_datagram(&self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
         let mut buf = [0u8; 2048];
-        loop {
+        poll(wait, Duration::from_millis(10), || {
             match self.socket.recv_from(&mut buf) {
-                Ok(_) => return true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
                 Err(e) => panic!("recv: {e}"),
             }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        })
     }
 }
 
@@ -501,6 +485,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def name_thread(name):
     _libc.prctl(15, name.encode(), 0, 0, 0)
 "#;
+
+/// A probe that names its threads: `template` filled with `vars`, after [`NAME_THREAD`].
+pub fn with_name_thread(template: &str, vars: &[(&str, String)]) -> String {
+    format!("{NAME_THREAD}\n{}", fill(template, vars))
+}
 
 /// Host task directories (`/proc/PID/task/TID`) of threads named `m`.
 pub fn tasks_named(m: &str) -> Vec<PathBuf> {
@@ -524,12 +513,5 @@ pub fn threads_named(m: &str) -> usize {
 /// Wait until a thread named `m` exists on the host (a sandboxed program announcing
 /// it is ready); false after `wait`.
 pub fn wait_for_thread(m: &str, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    while threads_named(m) == 0 {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
+    poll(wait, Duration::from_millis(20), || threads_named(m) > 0)
 }

@@ -7,23 +7,28 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{bare_python, run_json, Run};
 use crate::{
-    assert_bare_ran, assert_ran, fill, lines_with, marker, py, TcpTrap, TempDir, UdpTrap, TRAP_WAIT,
+    assert_bare_ran, assert_no_line_with, assert_ran, fill, lines_with, marker, py, TcpTrap,
+    TempDir, UdpTrap, TRAP_WAIT,
 };
+
+/// Shared by the probes below (which import `errno`): `attempt` prints whether a dial got
+/// through (`REACHED how`) or failed (`FAILED how ERRNO`).
+const ATTEMPT: &str = r#"def attempt(how, f):
+    try:
+        f()
+        print("REACHED", how)
+    except OSError as e:
+        print("FAILED", how, errno.errorcode.get(e.errno, e))"#;
 
 /// Dials the host's loopback listeners every way it can.
 const DIAL: &str = r#"
 import errno, socket
 TCP4, TCP6, UDP4, ABSTRACT, PATH = @TCP4@, @TCP6@, @UDP4@, @ABSTRACT@, @PATH@
-def attempt(how, f):
-    try:
-        f()
-        print("REACHED", how)
-    except OSError as e:
-        print("FAILED", how, errno.errorcode.get(e.errno, e))
+@ATTEMPT@
 def tcp(family, addr):
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(1)
@@ -72,6 +77,7 @@ fn dial(t: &Targets) -> String {
             ("UDP4", t.udp4.unwrap_or(9).to_string()),
             ("ABSTRACT", opt_str(&t.abstract_name)),
             ("PATH", opt_str(&t.path)),
+            ("ATTEMPT", ATTEMPT.to_string()),
         ],
     )
 }
@@ -96,11 +102,7 @@ fn host_loopback_tcp_listeners_see_nothing() {
     if let Some(v6) = v6 {
         assert!(!v6.saw_connection(TRAP_WAIT), "{}", run.stdout());
     }
-    assert!(
-        lines_with(run.stdout(), "REACHED tcp").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "REACHED tcp");
 }
 
 #[test]
@@ -129,16 +131,9 @@ struct UnixTrap {
 
 impl UnixTrap {
     fn saw_connection(&self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        loop {
-            if self.listener.accept().is_ok() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        crate::poll(wait, Duration::from_millis(10), || {
+            self.listener.accept().is_ok()
+        })
     }
 }
 
@@ -316,15 +311,10 @@ print("CONTACTS", contacts)
 print("PROBE-RAN")
 "#;
 
-/// Dials the other tenant's sockets by name and port.
+/// Dials the other tenant's sockets by name and port (through [`attack`]).
 const ATTACK: &str = r#"
 import errno, socket
-def attempt(how, f):
-    try:
-        f()
-        print("REACHED", how)
-    except OSError as e:
-        print("FAILED", how, errno.errorcode.get(e.errno, e))
+@ATTEMPT@
 def stream():
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.connect("\0" + A + "-stream")
@@ -333,11 +323,16 @@ attempt("abstract dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRA
 attempt("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", P)))
 "#;
 
+/// The ATTACK code, [`ATTEMPT`] filled in.
+fn attack() -> String {
+    fill(ATTACK, &[("ATTEMPT", ATTEMPT.to_string())])
+}
+
 fn listener(name: &str, port: u16, ready: &str, wait: f64, attack_here: bool) -> String {
     format!(
         "{}\nATTACK = {}\n{}",
         crate::NAME_THREAD,
-        py(ATTACK),
+        py(attack()),
         fill(
             LISTENER,
             &[
@@ -371,9 +366,10 @@ fn another_tenant_s_sockets_are_unreachable() {
     let victim = std::thread::spawn(move || run_json(&code, &["--timeout", "20"]));
     assert!(crate::wait_for_thread(&ready, Duration::from_secs(10)));
     let attack = format!(
-        "A, P = {}, {}\n{ATTACK}\nprint('PROBE-RAN')",
+        "A, P = {}, {}\n{}\nprint('PROBE-RAN')",
         py(&name),
-        port
+        port,
+        attack()
     );
     let attacker = run_json(&attack, &[]);
     let victim = victim.join().unwrap();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::common::{bare_python, run_json};
 use crate::{
-    assert_bare_ran, assert_ran, fill, lines_with, marker, py, tasks_named, wait_for_thread,
-    Fingerprint, TcpTrap, NAME_THREAD, RAN, TRAP_WAIT,
+    assert_bare_ran, assert_no_line_with, assert_ran, fill, lines_with, marker, py, tasks_named,
+    wait_for_thread, with_name_thread, Fingerprint, TcpTrap, RAN, TRAP_WAIT,
 };
 
 /// Joins every namespace it can name under /proc (`setns`), then, as a new user
@@ -87,11 +87,7 @@ fn namespace_changes_do_not_reach_the_host_network() {
         "{setns:#?}"
     );
     assert!(run.stdout().contains("UID 1000 1000"), "{}", run.stdout());
-    assert!(
-        lines_with(run.stdout(), "WROTE ").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "WROTE ");
     assert!(
         run.stdout()
             .contains("CAPS 0000000000000000 0000000000000000 0000000000000000"),
@@ -168,11 +164,7 @@ fn own_memory_limit_cannot_be_raised() {
     let code = fill(CGROUP_ESCAPE, &[("BYTES", ((4 * mb) << 20).to_string())]);
     let run = run_json(&code, &["--memory", &mb.to_string()]);
     assert_ran(&run);
-    assert!(
-        lines_with(run.stdout(), "WROTE ").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "WROTE ");
     assert!(!run.stdout().contains("ALLOCATED"), "{}", run.stdout());
     assert_eq!(run.reason(), Some("memory_limit"), "{:#}", run.result);
     let used = run.result["memory_used_mb"].as_f64().unwrap();
@@ -203,18 +195,18 @@ fn host_cgroup_files() -> Vec<PathBuf> {
 fn host_release_agent_and_cgroup_files_stay_unchanged() {
     require_root!();
     let files = host_cgroup_files();
-    let before: Vec<(Fingerprint, String)> = files
-        .iter()
-        .map(|p| (Fingerprint::of(p), std::fs::read_to_string(p).unwrap()))
-        .collect();
+    let snapshot = || -> Vec<(Fingerprint, String)> {
+        files
+            .iter()
+            .map(|p| (Fingerprint::of(p), std::fs::read_to_string(p).unwrap()))
+            .collect()
+    };
+    let before = snapshot();
     let code = fill(CGROUP_ESCAPE, &[("BYTES", "0".into())]);
     let run = run_json(&code, &[]);
     assert_ran(&run);
     assert!(run.stdout().contains("ALLOCATED"));
-    let after: Vec<(Fingerprint, String)> = files
-        .iter()
-        .map(|p| (Fingerprint::of(p), std::fs::read_to_string(p).unwrap()))
-        .collect();
+    let after = snapshot();
     assert_eq!(before, after, "{}", run.stdout());
     assert!(
         after.iter().all(|(_, text)| !text.contains("/work/agent")),
@@ -305,7 +297,7 @@ time.sleep(2)
 fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
     require_root!();
     let m = marker();
-    let code = format!("{NAME_THREAD}\n{}", fill(LOOSEN, &[("MARKER", py(&m))]));
+    let code = with_name_thread(LOOSEN, &[("MARKER", py(&m))]);
     let run = std::thread::spawn(move || run_json(&code, &[]));
     assert!(
         wait_for_thread(&m, Duration::from_secs(10)),
@@ -351,9 +343,5 @@ fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
         assert_eq!(before, [host.as_str()], "{line}");
     }
     assert!(limits.contains("Max core file size        0"), "{limits}");
-    assert!(
-        lines_with(run.stdout(), "DONE ").is_empty(),
-        "{}",
-        run.stdout()
-    );
+    assert_no_line_with(&run, "DONE ");
 }

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use crate::common::{bare_python, run_json, Run};
 use crate::{
     assert_bare_ran, assert_ended_within, assert_no_process_left, assert_ran, fill, lines_with,
-    marker, processes_with, py, tasks_named, threads_named, wait_for_thread, NAME_THREAD,
+    marker, processes_with, py, tasks_named, threads_named, wait_for_thread, with_name_thread,
 };
 
 /// After a run: the grace given to the kernel to tear down a dead pid namespace.
 const GRACE: Duration = Duration::from_millis(1500);
 
 fn with_marker(body: &str, m: &str) -> String {
-    format!("{NAME_THREAD}\n{}", fill(body, &[("MARKER", py(m))]))
+    with_name_thread(body, &[("MARKER", py(m))])
 }
 
 /// Runs `code` while counting, from the host, the processes and threads carrying the
@@ -34,6 +34,39 @@ fn run_counting(code: &str, flags: &[&str], m: &str) -> (Run, usize) {
         std::thread::sleep(Duration::from_millis(20));
     }
     (handle.join().unwrap(), peak)
+}
+
+/// The pids limit the bombs run under.
+const BOMB_PIDS: usize = 16;
+
+/// Runs a bomb (`template` with a fresh marker) under `--pids BOMB_PIDS --timeout 10`,
+/// counting its processes from the host: the marker, the run (run to its end) and the
+/// largest count seen.
+fn run_bomb(template: &str) -> (String, Run, usize) {
+    let m = marker();
+    let (run, peak) = run_counting(
+        &with_marker(template, &m),
+        &["--pids", &BOMB_PIDS.to_string(), "--timeout", "10"],
+        &m,
+    );
+    assert_ran(&run);
+    (m, run, peak)
+}
+
+/// Runs `template` with a fresh marker and `flags`: the marker and the run (run to its end).
+fn run_marked(template: &str, flags: &[&str]) -> (String, Run) {
+    let m = marker();
+    let run = run_json(&with_marker(template, &m), flags);
+    assert_ran(&run);
+    (m, run)
+}
+
+/// The count on the probe's first `STOPPED n …` line.
+fn stopped_at(stdout: &str) -> Option<u64> {
+    lines_with(stdout, "STOPPED ")
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
 }
 
 const FORK_BOMB: &str = r#"
@@ -67,22 +100,15 @@ print("PROBE-RAN")
 )]
 fn fork_bomb_is_capped_by_pids_and_cleaned_up() {
     require_root!();
-    let m = marker();
-    let pids = 16;
-    let (run, peak) = run_counting(
-        &with_marker(FORK_BOMB, &m),
-        &["--pids", &pids.to_string(), "--timeout", "10"],
-        &m,
-    );
-    assert_ran(&run);
+    let (m, run, peak) = run_bomb(FORK_BOMB);
     assert_ended_within(&run, 10.0);
     assert!(
         peak > 0,
         "the host never saw the bomb: the count proves nothing"
     );
     assert!(
-        peak < pids,
-        "{peak} processes of the sandbox at once, limit {pids}"
+        peak < BOMB_PIDS,
+        "{peak} processes of the sandbox at once, limit {BOMB_PIDS}"
     );
     assert_no_process_left(&m, GRACE);
 }
@@ -111,16 +137,12 @@ print("PROBE-RAN", flush=True)
 )]
 fn thread_bomb_is_capped_by_pids_and_cleaned_up() {
     require_root!();
-    let m = marker();
-    let pids = 16;
-    let (run, peak) = run_counting(
-        &with_marker(THREAD_BOMB, &m),
-        &["--pids", &pids.to_string(), "--timeout", "10"],
-        &m,
-    );
-    assert_ran(&run);
+    let (m, run, peak) = run_bomb(THREAD_BOMB);
     assert!(run.stdout().contains("STOPPED"), "{}", run.stdout());
-    assert!(peak > 0 && peak <= pids, "peak {peak}, limit {pids}");
+    assert!(
+        peak > 0 && peak <= BOMB_PIDS,
+        "peak {peak}, limit {BOMB_PIDS}"
+    );
     assert_no_process_left(&m, GRACE);
 }
 
@@ -196,12 +218,9 @@ fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
         let used = run.result["memory_used_mb"].as_f64().unwrap();
         assert!(used <= 64.0 * 1.05, "{place}: peak {used} MB above 64 MB");
         // Either the cgroup killed the writer or the write failed below the limit.
-        let stopped_at = lines_with(run.stdout(), "STOPPED ")
-            .first()
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok());
+        let stopped = stopped_at(run.stdout());
         assert!(
-            run.reason() == Some("memory_limit") || stopped_at.is_some_and(|n| n <= 64),
+            run.reason() == Some("memory_limit") || stopped.is_some_and(|n| n <= 64),
             "{place}: {:#}",
             run.result
         );
@@ -222,12 +241,7 @@ fn inode_fill_stops_at_the_tmpfs_cap() {
     assert_ran(&run);
     let stopped = lines_with(run.stdout(), "STOPPED ");
     assert_eq!(stopped.len(), 1, "{}", run.stdout());
-    let n: u64 = stopped[0]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let n = stopped_at(run.stdout()).unwrap();
     assert!(n <= 65536, "{n} files");
     assert_eq!(run.status(), "completed");
 }
@@ -247,13 +261,20 @@ fn descriptor_exhaustion_is_capped() {
     );
     assert_ran(&run);
     assert!(!run.stdout().contains("\nRAISED"), "{}", run.stdout());
-    let n: u64 = lines_with(run.stdout(), "STOPPED ")[0]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let n = stopped_at(run.stdout()).unwrap();
     assert!(n < 4096, "{n} descriptors opened");
+}
+
+/// Runs an output flood under a 64 KiB `--output-limit` (and `flags`): the limit and the
+/// run, run to its end.
+fn run_flood(code: &str, flags: &[&str]) -> (usize, Run) {
+    let limit = 65536;
+    let cap = limit.to_string();
+    let mut all = vec!["--output-limit", cap.as_str()];
+    all.extend(flags);
+    let run = run_json(code, &all);
+    assert_ran(&run);
+    (limit, run)
 }
 
 #[test]
@@ -263,12 +284,10 @@ fn descriptor_exhaustion_is_capped() {
 )]
 fn finite_output_flood_is_truncated_at_the_cap() {
     require_root!();
-    let limit = 65536;
-    let run = run_json(
+    let (limit, run) = run_flood(
         "import sys\nsys.stderr.write('E' * (4 << 20))\nprint('PROBE-RAN')\nsys.stdout.write('A' * (4 << 20))",
-        &["--output-limit", &limit.to_string()],
+        &[],
     );
-    assert_ran(&run);
     assert_eq!(run.result["stdout_truncated"], true, "{:#}", run.result);
     assert_eq!(run.result["stderr_truncated"], true);
     assert_eq!(run.reason(), Some("output_limit"));
@@ -286,12 +305,10 @@ fn finite_output_flood_is_truncated_at_the_cap() {
 )]
 fn endless_output_flood_is_truncated_and_ends_by_timeout() {
     require_root!();
-    let limit = 65536;
-    let run = run_json(
+    let (limit, run) = run_flood(
         "import os\nos.write(1, b'PROBE-RAN\\n')\nwhile True:\n    os.write(1, b'A' * 65536)",
-        &["--output-limit", &limit.to_string(), "--timeout", "2"],
+        &["--timeout", "2"],
     );
-    assert_ran(&run);
     assert_ended_within(&run, 2.0);
     assert_eq!(run.result["stdout_truncated"], true);
     assert_eq!(run.status(), "timeout");
@@ -316,9 +333,7 @@ print("PROBE-RAN", flush=True)
 )]
 fn grandchild_holding_stdout_does_not_hold_the_run() {
     require_root!();
-    let m = marker();
-    let run = run_json(&with_marker(GRANDCHILD, &m), &["--timeout", "20"]);
-    assert_ran(&run);
+    let (m, run) = run_marked(GRANDCHILD, &["--timeout", "20"]);
     assert_eq!(run.status(), "completed", "{:#}", run.result);
     assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
     assert_no_process_left(&m, GRACE);
@@ -350,9 +365,7 @@ while True:
 )]
 fn sigterm_ignoring_and_stopped_processes_end_by_timeout() {
     require_root!();
-    let m = marker();
-    let run = run_json(&with_marker(STUBBORN, &m), &["--timeout", "2"]);
-    assert_ran(&run);
+    let (m, run) = run_marked(STUBBORN, &["--timeout", "2"]);
     assert_eq!(run.status(), "timeout", "{:#}", run.result);
     assert_ended_within(&run, 2.0);
     assert_no_process_left(&m, GRACE);
@@ -413,9 +426,7 @@ print("PROBE-RAN")
 )]
 fn zombies_do_not_outlive_the_run() {
     require_root!();
-    let m = marker();
-    let run = run_json(&with_marker(ZOMBIES, &m), &[]);
-    assert_ran(&run);
+    let (m, run) = run_marked(ZOMBIES, &[]);
     assert!(run.stdout().contains("ZOMBIES 20"), "{}", run.stdout());
     assert_no_process_left(&m, GRACE);
 }
