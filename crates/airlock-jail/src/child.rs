@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Layer;
 use crate::landlock::Enforcement;
 use crate::plan::{Source, Step, DEVICES};
-use crate::spec::{JailSpec, Optional, HOSTNAME, SANDBOX_UID, WORKDIR};
+use crate::spec::{JailSpec, Network, Optional, HOSTNAME, SANDBOX_UID, WORKDIR};
 use crate::sys;
 
 /// Capability number of CAP_SYS_ADMIN (linux/capability.h).
@@ -126,13 +126,15 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
             return fail(Layer::Cgroup, format!("join {}: {e}", procs.display()));
         }
     }
-    let flags = libc::CLONE_NEWUSER
+    let mut flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWCGROUP;
+    if prep.spec.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
     if let Err(e) = sys::unshare(flags) {
         return fail(
             Layer::Namespaces,
@@ -210,7 +212,9 @@ fn init(
         drop(sources);
         enter_root()?;
         set_hostname()?;
-        bring_up_loopback()?;
+        if prep.spec.network == Network::None {
+            bring_up_loopback()?;
+        }
         set_rlimits(prep)?;
         drop_capabilities()?;
         set_no_new_privs()?;
@@ -588,7 +592,11 @@ fn apply_landlock(prep: &Prepared) -> StepResult<Enforcement> {
     let writable: Vec<&str> = prep.writable.iter().filter_map(|p| p.to_str()).collect();
     let devices: Vec<String> = DEVICES.iter().map(|d| format!("/dev/{d}")).collect();
     let devices: Vec<&str> = devices.iter().map(String::as_str).collect();
-    crate::landlock::restrict(&writable, &devices).or_else(|e| fail(Layer::Landlock, e))
+    let tcp_ports = match &prep.spec.network {
+        Network::None => &[][..],
+        Network::Host { tcp_ports } => &tcp_ports[..],
+    };
+    crate::landlock::restrict(&writable, &devices, tcp_ports).or_else(|e| fail(Layer::Landlock, e))
 }
 
 fn apply_seccomp(prep: &Prepared) -> StepResult {

@@ -5,8 +5,8 @@
 //! it the kernel enforced, and `airlock doctor` reports the ABI.
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
 };
 
 /// How much of the Landlock policy the kernel enforces.
@@ -19,8 +19,13 @@ pub enum Enforcement {
 }
 
 /// Restrict the calling process. `writable` are the sandbox paths it may write under;
-/// `device_files` are device nodes it may read and write (/dev/null …).
-pub fn restrict(writable: &[&str], device_files: &[&str]) -> Result<Enforcement, String> {
+/// `device_files` are device nodes it may read and write (/dev/null …); `tcp_ports` the
+/// only ports it may connect to over TCP (none for user code).
+pub fn restrict(
+    writable: &[&str],
+    device_files: &[&str],
+    tcp_ports: &[u16],
+) -> Result<Enforcement, String> {
     // The newest ABI this crate knows; the kernel enforces what it has (best effort).
     // From ABI 9 on, connecting to a pathname unix socket needs a write-class right, so
     // sockets inside read-only grants become unreachable.
@@ -37,6 +42,13 @@ pub fn restrict(writable: &[&str], device_files: &[&str]) -> Result<Enforcement,
                 device_files,
                 AccessFs::from_file(abi) & !AccessFs::Execute,
             ))
+        })
+        .and_then(|r| {
+            r.add_rules(
+                tcp_ports
+                    .iter()
+                    .map(|&p| Ok::<_, RulesetError>(NetPort::new(p, AccessNet::ConnectTcp))),
+            )
         })
         .and_then(|r| r.restrict_self())
         .map_err(|e| e.to_string())?;

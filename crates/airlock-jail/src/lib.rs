@@ -26,6 +26,6 @@ mod sys;
 pub use error::{JailError, Layer};
 pub use landlock::Enforcement;
 pub use spec::{
-    bounds, Bind, JailSpec, Limits, Optional, SandboxFile, HOSTNAME, SANDBOX_UID, WORKDIR,
+    bounds, Bind, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME, SANDBOX_UID, WORKDIR,
 };
 pub use supervisor::{run, Exit, Layers, Observer, Outcome, Stream};

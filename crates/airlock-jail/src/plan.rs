@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::{JailSpec, HOSTNAME, SANDBOX_UID, WORKDIR};
+use crate::spec::{JailSpec, Network, HOSTNAME, SANDBOX_UID, WORKDIR};
 
 /// Host device nodes bound into the sandbox's /dev.
 pub const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
@@ -79,7 +79,11 @@ pub enum Step {
     },
 }
 
-fn generated_etc() -> Vec<(&'static str, String)> {
+fn generated_etc(network: &Network) -> Vec<(&'static str, String)> {
+    let hosts = match network {
+        Network::None => "files",
+        Network::Host { .. } => "files dns",
+    };
     let uid = SANDBOX_UID;
     vec![
         (
@@ -92,7 +96,10 @@ fn generated_etc() -> Vec<(&'static str, String)> {
             "/etc/hosts",
             format!("127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost\n"),
         ),
-        ("/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n".into()),
+        (
+            "/etc/nsswitch.conf",
+            format!("passwd: files\ngroup: files\nhosts: {hosts}\n"),
+        ),
     ]
 }
 
@@ -185,7 +192,7 @@ pub fn plan(spec: &JailSpec) -> Vec<Step> {
             target: Path::new("/proc").join(d),
         });
     }
-    for (path, contents) in generated_etc() {
+    for (path, contents) in generated_etc(&spec.network) {
         steps.push(Step::File {
             target: path.into(),
             contents: contents.into_bytes(),

@@ -157,9 +157,23 @@ pub struct JailSpec {
     pub limits: Limits,
     /// Writable mounts may hold executable code (otherwise they are noexec).
     pub allow_exec_writable: bool,
+    /// The sandbox's network: none (the default) or the host's, for package installers.
+    pub network: Network,
     /// Layers switched off on purpose, to show that every other layer holds on its own
     /// (defence-in-depth tests). Reported in the outcome; empty in any normal use.
     pub disabled: Vec<Optional>,
+}
+
+/// What network a sandbox has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// A network namespace of its own with only loopback: no route anywhere.
+    #[default]
+    None,
+    /// The host's network namespace, with outgoing TCP limited by Landlock to these
+    /// ports (where the kernel has Landlock's network rules). Only for installers that
+    /// fetch packages; user code never gets this.
+    Host { tcp_ports: Vec<u16> },
 }
 
 /// The layers a caller may switch off deliberately. The others (namespaces, mounts,
@@ -185,6 +199,7 @@ impl JailSpec {
             limits: Limits::default(),
             allow_exec_writable: false,
             disabled: Vec::new(),
+            network: Network::None,
         }
     }
 

@@ -349,7 +349,10 @@ pub fn run(
         peak_memory_bytes: usage.peak_memory_bytes,
         layers: Layers {
             id: name.clone(),
-            namespaces: vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
+            namespaces: match spec.network {
+                crate::Network::None => vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
+                crate::Network::Host { .. } => vec!["user", "mount", "pid", "ipc", "uts", "cgroup"],
+            },
             cgroup: hierarchy.version(),
             landlock: run.reports.landlock.unwrap_or(Enforcement::None),
             landlock_abi: sys::landlock_abi().unwrap_or(0),
