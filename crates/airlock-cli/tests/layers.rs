@@ -180,3 +180,20 @@ fn unknown_layers_cannot_be_disabled() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-disable-layer"));
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn host_supplementary_groups_do_not_follow_into_the_sandbox() {
+    require_root!();
+    // The oracle can fire: this test process (root) has at least group 0.
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert!(ours.lines().any(|l| l.starts_with("Groups:")), "{ours}");
+    let run = run_json(
+        "import os\nprint('GROUPS', os.getgroups())\nprint('PROBE-RAN')",
+        &[],
+    );
+    assert_eq!(probe_line(&run, "GROUPS")[1], "[]", "{}", run.everything());
+}

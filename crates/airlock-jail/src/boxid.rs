@@ -12,10 +12,13 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use crate::error::{JailError, Layer};
+use crate::spec::Identity;
 use crate::sys;
 
 /// First host uid/gid of the box range; far above any human or system account.
 pub const BOX_ID_BASE: u32 = 2_000_000_000;
+/// The host uid (and gid) of package installers, just below the box range.
+pub const INSTALLER_UID: u32 = BOX_ID_BASE - 1;
 /// How many sandboxes may run at once on one host.
 pub const BOX_COUNT: u32 = 4096;
 
@@ -26,6 +29,9 @@ pub struct HostIdentity {
     pub gid: u32,
     /// True when each sandbox has its own host uid (airlock runs as root).
     pub per_box: bool,
+    /// Airlock is not root: the kernel only lets it map its own uid, and only after
+    /// setgroups is denied (so the sandbox keeps the caller's supplementary groups).
+    pub rootless: bool,
     _lock: Option<OwnedFd>,
 }
 
@@ -37,13 +43,19 @@ fn runtime_dir() -> PathBuf {
 }
 
 impl HostIdentity {
-    pub fn acquire() -> Result<HostIdentity, JailError> {
+    pub fn acquire(identity: Identity) -> Result<HostIdentity, JailError> {
         let (euid, egid) = (sys::getuid(), sys::getgid());
-        if euid != 0 {
+        if euid != 0 || identity == Identity::Installer {
+            let (uid, gid) = if euid != 0 {
+                (euid, egid)
+            } else {
+                (INSTALLER_UID, INSTALLER_UID)
+            };
             return Ok(HostIdentity {
-                uid: euid,
-                gid: egid,
+                uid,
+                gid,
                 per_box: false,
+                rootless: euid != 0,
                 _lock: None,
             });
         }
@@ -83,6 +95,7 @@ impl HostIdentity {
                     uid: BOX_ID_BASE + n,
                     gid: BOX_ID_BASE + n,
                     per_box: true,
+                    rootless: false,
                     _lock: Some(fd),
                 });
             }

@@ -58,6 +58,8 @@ pub struct Prepared<'a> {
     pub spec: &'a JailSpec,
     /// The supervisor's pid, for the stage to check it was not orphaned.
     pub supervisor_pid: i32,
+    /// Airlock is not root (setgroups is denied in the sandbox's user namespace).
+    pub rootless: bool,
     pub steps: Vec<Step>,
     pub cgroup_procs: Vec<PathBuf>,
     pub seccomp: &'static seccompiler::BpfProgram,
@@ -207,7 +209,7 @@ fn init(
         sys::wipe_process_identity("airlock-init")
             .or_else(|e| fail(Layer::Fds, format!("hide the supervisor's arguments: {e}")))?;
         let sources = open_sources(prep)?;
-        become_sandbox_user()?;
+        become_sandbox_user(prep)?;
         build_root(prep, &sources)?;
         drop(sources);
         enter_root()?;
@@ -320,13 +322,13 @@ fn open_sources(prep: &Prepared) -> StepResult<Vec<OwnedFd>> {
 
 /// Take the sandbox uid/gid (mapped to an unprivileged host id) while keeping, for now,
 /// the capabilities of the new user namespace: files the jail creates belong to it.
-fn become_sandbox_user() -> StepResult {
-    let groups = sys::setgroups_empty();
-    // Rootless hosts deny setgroups in the namespace; there are no groups to drop then.
-    if let Err(e) = groups {
-        if e.raw_os_error() != Some(libc::EPERM) {
-            return fail(Layer::UidMap, format!("setgroups: {e}"));
-        }
+fn become_sandbox_user(prep: &Prepared) -> StepResult {
+    // Rootless, setgroups is denied in the namespace (the kernel's condition for mapping
+    // the caller's uid); as root it must succeed, or host root's groups would follow.
+    match sys::setgroups_empty() {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && prep.rootless => {}
+        Err(e) => return fail(Layer::UidMap, format!("setgroups: {e}")),
     }
     sys::setresgid(SANDBOX_UID).or_else(|e| fail(Layer::UidMap, format!("setresgid: {e}")))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 1)

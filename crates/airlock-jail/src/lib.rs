@@ -23,9 +23,11 @@ mod supervisor;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use boxid::INSTALLER_UID;
 pub use error::{JailError, Layer};
 pub use landlock::Enforcement;
 pub use spec::{
-    bounds, Bind, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME, SANDBOX_UID, WORKDIR,
+    bounds, Bind, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
+    SANDBOX_UID, WORKDIR,
 };
 pub use supervisor::{run, Exit, Layers, Observer, Outcome, Stream};

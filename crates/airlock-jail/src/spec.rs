@@ -159,9 +159,23 @@ pub struct JailSpec {
     pub allow_exec_writable: bool,
     /// The sandbox's network: none (the default) or the host's, for package installers.
     pub network: Network,
+    /// Which host identity the sandbox user maps to (as root).
+    pub identity: Identity,
     /// Layers switched off on purpose, to show that every other layer holds on its own
     /// (defence-in-depth tests). Reported in the outcome; empty in any normal use.
     pub disabled: Vec<Optional>,
+}
+
+/// The host uid a sandbox's user maps to when airlock runs as root (without root it is
+/// always the caller's own uid).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Identity {
+    /// A uid of this sandbox's own, held for its lifetime (user code).
+    #[default]
+    PerRun,
+    /// The one installer uid ([`crate::INSTALLER_UID`]): package installers write into
+    /// a staging environment and a package cache that airlock hands to that uid.
+    Installer,
 }
 
 /// What network a sandbox has.
@@ -200,6 +214,7 @@ impl JailSpec {
             allow_exec_writable: false,
             disabled: Vec::new(),
             network: Network::None,
+            identity: Identity::PerRun,
         }
     }
 

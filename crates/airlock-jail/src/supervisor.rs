@@ -218,7 +218,7 @@ pub fn run(
     spec.validate()?;
     let seccomp = crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?;
     let hierarchy = Hierarchy::detect().map_err(|e| JailError::layer(Layer::Cgroup, e))?;
-    let identity = HostIdentity::acquire()?;
+    let identity = HostIdentity::acquire(spec.identity)?;
     let name = format!("airlock-{}", uuid::Uuid::new_v4().simple());
     let cgroup = Cgroup::create(
         &hierarchy,
@@ -231,6 +231,7 @@ pub fn run(
     let prep = Prepared {
         spec,
         supervisor_pid: std::process::id() as i32,
+        rootless: identity.rootless,
         steps: crate::plan::plan(spec),
         cgroup_procs: cgroup.join_files(),
         seccomp,
@@ -548,7 +549,8 @@ fn write_id_maps(pid: i32, identity: &HostIdentity) -> Result<(), JailError> {
         std::fs::write(&path, text)
             .map_err(|e| JailError::layer(Layer::UidMap, format!("write {path}: {e}")))
     };
-    if !identity.per_box {
+    // As root, setgroups stays allowed so the sandbox drops root's supplementary groups.
+    if identity.rootless {
         write("setgroups", "deny".into())?;
     }
     write("uid_map", format!("{SANDBOX_UID} {} 1\n", identity.uid))?;

@@ -11,7 +11,7 @@ use std::process::Command;
 use airlock_jail::Bind;
 
 /// A host interpreter and the host paths it needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Interpreter {
     /// sys.executable as the interpreter reports it: the path to exec. For a virtual
     /// environment this is the venv's own `bin/python` (a symlink), which is how Python
@@ -23,6 +23,10 @@ pub struct Interpreter {
     pub prefixes: Vec<PathBuf>,
     /// "3.11.7".
     pub version: String,
+    /// The base interpreter behind a virtual environment (itself when it is one).
+    pub base_executable: PathBuf,
+    /// sys.base_prefix and sys.base_exec_prefix (canonical, deduplicated).
+    pub base_prefixes: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +40,22 @@ pub enum PythonError {
 const DESCRIBE: &str = "import json, os, sys, platform\n\
 print(json.dumps({'executable': sys.executable, 'real': os.path.realpath(sys.executable), \
 'prefixes': [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix], \
+'base': os.path.realpath(getattr(sys, '_base_executable', sys.executable)), \
+'base_prefixes': [sys.base_prefix, sys.base_exec_prefix], \
 'version': platform.python_version()}))";
+
+fn canonical_list(v: &serde_json::Value) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
 
 impl Interpreter {
     /// Ask `python` (a command name or path) where it really lives.
@@ -62,21 +81,34 @@ impl Interpreter {
                 "no absolute sys.executable".into(),
             ));
         }
-        let mut prefixes: Vec<PathBuf> = v["prefixes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str())
-            .filter_map(|p| std::fs::canonicalize(p).ok())
-            .collect();
-        prefixes.sort();
-        prefixes.dedup();
+        let prefixes = canonical_list(&v["prefixes"]);
+        let base_executable = PathBuf::from(v["base"].as_str().unwrap_or_default());
+        if !base_executable.is_absolute() {
+            return Err(PythonError::Describe(
+                python.to_string(),
+                "no base executable".into(),
+            ));
+        }
         Ok(Interpreter {
             executable,
             real_executable,
             prefixes,
             version: v["version"].as_str().unwrap_or_default().to_string(),
+            base_executable,
+            base_prefixes: canonical_list(&v["base_prefixes"]),
         })
+    }
+
+    /// The base interpreter behind this one (itself when it is not a virtual environment).
+    pub fn base(&self) -> Interpreter {
+        Interpreter {
+            executable: self.base_executable.clone(),
+            real_executable: self.base_executable.clone(),
+            prefixes: self.base_prefixes.clone(),
+            version: self.version.clone(),
+            base_executable: self.base_executable.clone(),
+            base_prefixes: self.base_prefixes.clone(),
+        }
     }
 
     /// The interpreter named by `AIRLOCK_PYTHON`, or `python3` on PATH.

@@ -283,6 +283,8 @@ mod tests {
             real_executable: "/usr/bin/python3.11".into(),
             prefixes: vec!["/usr".into()],
             version: "3.11.0".into(),
+            base_executable: "/usr/bin/python3.11".into(),
+            base_prefixes: vec!["/usr".into()],
         }
     }
 
