@@ -2,6 +2,7 @@
 
 mod bench;
 mod doctor;
+mod env;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run code in a fresh sandbox (FILE, '-' for stdin, or -c CODE).
     Run(Box<run::RunArgs>),
+    /// Manage the Python environments code runs in.
+    Env(env::EnvArgs),
     /// Show what isolation this host supports, layer by layer, and prove it with a run.
     Doctor(doctor::DoctorArgs),
     /// Measure the jail's setup overhead against running the interpreter bare.
@@ -36,6 +39,7 @@ fn main() {
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
         Command::Doctor(args) => doctor::main(args),
+        Command::Env(args) => env::main(args),
         Command::Bench(args) => bench::main(args),
     };
     std::process::exit(code);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use airlock_jail::{Exit, Stream};
+use airlock_runtime::env::{Environments, NO_ENV};
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
 use airlock_runtime::{ExecutionRequest, ExecutionResult, Grants};
@@ -35,6 +36,12 @@ pub struct RunArgs {
         value_name = "python|javascript|bash"
     )]
     lang: String,
+    /// Environment to run in ('none': the host interpreter's standard library only).
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    env: String,
+    /// No progress display while the default environment is created on first use.
+    #[arg(long, short = 'q')]
+    quiet: bool,
     /// Wall-clock limit in seconds.
     #[arg(
         long,
@@ -249,15 +256,27 @@ pub fn main(args: RunArgs) -> i32 {
             insecure_disable: args.insecure_disable.clone(),
         },
     };
-    let python = match Interpreter::default_host() {
-        Ok(p) => p,
-        Err(e) => return internal_error(e),
+    // The lease on the environment's build lasts until this function returns.
+    let runtime = match args.env.as_str() {
+        NO_ENV => None,
+        name => match Environments::from_env()
+            .and_then(|envs| envs.runtime(name, crate::env::progress(args.quiet).as_ref()))
+        {
+            Ok(rt) => Some(rt),
+            Err(e) => return crate::env::report(e),
+        },
     };
-    let spec = match req.to_spec(&python, &policy) {
+    let (python, binds) = match &runtime {
+        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
+        None => match Interpreter::default_host() {
+            Ok(p) => (p, Vec::new()),
+            Err(e) => return internal_error(e),
+        },
+    };
+    let spec = match req.to_spec_in(&python, &binds, &policy) {
         Ok(s) => s,
         Err(e) => return usage_error(format!("invalid {}: {}", flag(&e.field), e.reason)),
     };
-
     let tty = (
         std::io::stdout().is_terminal(),
         std::io::stderr().is_terminal(),
@@ -286,7 +305,7 @@ pub fn main(args: RunArgs) -> i32 {
 
     if args.json {
         let result = match outcome {
-            Ok(o) => ExecutionResult::from_outcome(&req, created_at, o),
+            Ok(o) => ExecutionResult::from_outcome(&req, created_at, o).in_env(runtime.as_ref()),
             Err(airlock_jail::JailError::InvalidSpec { field, reason }) => {
                 return usage_error(format!("invalid {field}: {reason}"))
             }

@@ -102,7 +102,7 @@ fn run_as_nobody(scene: &Scene, code: &str) -> std::process::Output {
         .collect();
     let script = format!(
         "{join}exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups \
-         env AIRLOCK_PYTHON=/usr/bin/python3 AIRLOCK_RUNTIME_DIR={dir}/run {dir}/airlock run --json -c \"$0\"",
+         env AIRLOCK_PYTHON=/usr/bin/python3 AIRLOCK_RUNTIME_DIR={dir}/run {dir}/airlock run --json --env none -c \"$0\"",
         dir = scene.dir.display()
     );
     Command::new("sh")

@@ -225,6 +225,16 @@ impl ExecutionRequest {
         python: &Interpreter,
         policy: &Policy,
     ) -> Result<JailSpec, InvalidRequest> {
+        self.to_spec_in(python, &[], policy)
+    }
+
+    /// `to_spec` for an interpreter that needs more binds (a managed environment's build).
+    pub fn to_spec_in(
+        &self,
+        python: &Interpreter,
+        runtime_binds: &[Bind],
+        policy: &Policy,
+    ) -> Result<JailSpec, InvalidRequest> {
         if self.language != "python" {
             return Err(invalid(
                 "lang",
@@ -246,6 +256,7 @@ impl ExecutionRequest {
         let limits = self.check_limits()?;
         let grants = self.grant_binds(policy)?;
         let (mut binds, symlinks) = python.sandbox_view();
+        binds.extend(runtime_binds.iter().cloned());
         binds.extend(grants);
         // argv[0] is the full path: Python derives sys.executable from it, and code that
         // starts interpreters (multiprocessing's spawn) needs that.

@@ -138,6 +138,13 @@ impl ExecutionResult {
         r
     }
 
+    /// Name the environment the run used (None: the host interpreter).
+    pub fn in_env(mut self, env: Option<&crate::env::EnvRuntime>) -> ExecutionResult {
+        self.env = env.map(|e| e.name.clone());
+        self.venv_id = env.map(|e| e.id.clone());
+        self
+    }
+
     /// A run cancelled before its program started.
     pub fn cancelled(req: &ExecutionRequest, created_at: DateTime<Utc>) -> ExecutionResult {
         let mut r = ExecutionResult::base(req, rfc3339(created_at));

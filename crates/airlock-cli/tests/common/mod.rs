@@ -5,9 +5,35 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `airlock` binary built for this test run.
+/// The `airlock` binary built for this test run. The first call in a test process makes
+/// sure the default environment exists (it is created on first use, which takes a while
+/// once per machine), so that no test times that creation as part of its own run.
 pub fn airlock() -> Command {
+    static DEFAULT_ENV: std::sync::Once = std::sync::Once::new();
+    DEFAULT_ENV.call_once(ensure_default_env);
     Command::new(env!("CARGO_BIN_EXE_airlock"))
+}
+
+fn ensure_default_env() {
+    let home = std::env::var_os("AIRLOCK_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/airlock"))
+        });
+    if home.is_some_and(|h| h.join("envs/default/env.json").is_file()) {
+        return;
+    }
+    // Waits on the environment's lock while another test process creates it.
+    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--quiet", "-c", "pass"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("start airlock");
+    assert!(
+        out.status.success(),
+        "creating the default environment failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A finished `airlock run --json`: the parsed ExecutionResult and how long it took.
