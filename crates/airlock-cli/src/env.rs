@@ -49,6 +49,8 @@ enum EnvCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Start an environment's interpreter in a sandbox; mark it corrupted if it fails.
+    Check { name: String },
     /// Remove an environment.
     Rm { name: String },
     /// Remove environments not used for DAYS (and leftovers of interrupted builds).
@@ -127,7 +129,9 @@ pub fn progress(quiet: bool) -> Box<dyn Progress> {
 /// errors (2), everything else a failure (1).
 pub fn report(e: EnvError) -> i32 {
     match e {
-        EnvError::InvalidName { .. } | EnvError::InvalidPackage { .. } => usage_error(e),
+        EnvError::InvalidName { .. }
+        | EnvError::InvalidPackage { .. }
+        | EnvError::InvalidPython(_) => usage_error(e),
         other => internal_error(other),
     }
 }
@@ -148,7 +152,11 @@ fn print_env(env: &VirtualEnvironment, json: bool) {
 }
 
 fn status_word(env: &VirtualEnvironment) -> String {
-    serde_json::to_value(env.status)
+    status_word_of(env.status)
+}
+
+fn status_word_of(status: airlock_runtime::env::Status) -> String {
+    serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
@@ -215,6 +223,16 @@ pub fn main(args: EnvArgs) -> i32 {
                     println!("{}=={}", p.name, p.version);
                 }
             }
+        }),
+        EnvCommand::Check { name } => envs.check(&name).and_then(|env| match env.status {
+            airlock_runtime::env::Status::Ready => {
+                println!("{} is healthy", env.name);
+                Ok(())
+            }
+            _ => Err(EnvError::Corrupted {
+                name: env.name,
+                reason: env.error.unwrap_or_else(|| status_word_of(env.status)),
+            }),
         }),
         EnvCommand::Rm { name } => envs
             .remove(&name)

@@ -425,3 +425,53 @@ fn env_none_runs_the_host_interpreter_without_an_environment() {
         "no default environment was created"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn pip_is_the_fallback_installer() {
+    require_root!();
+    let home = Home::new("pip");
+    let out = home
+        .cmd(&["env", "create", "viapip", "--packages", "six", "--json"])
+        .env("AIRLOCK_INSTALLER", "pip")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(env["installer"], "pip", "{env}");
+    let run = home.run("viapip", "import six\nprint('six', bool(six.__version__))");
+    assert_eq!(run["stdout"], "six True\n", "{run}");
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn check_marks_an_environment_whose_interpreter_fails_as_corrupted() {
+    require_root!();
+    let home = Home::new("check");
+    home.ok(&["env", "create", "probe", "--quiet"]);
+    assert!(home.ok(&["env", "check", "probe"]).contains("healthy"));
+    // The oracle can fire: break the interpreter link the way a bad disk or a careless
+    // operator would; the cheap check on listing still sees pyvenv.cfg.
+    let build = home
+        .dir
+        .join("envs/probe/builds")
+        .join(home.builds("probe").pop().unwrap());
+    let python = build.join("bin/python");
+    std::fs::remove_file(&python).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/python", &python).unwrap();
+    let out = home.airlock(&["env", "check", "probe"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("corrupted"), "{}", stderr(&out));
+    assert_eq!(
+        home.json(&["env", "list", "--json"])[0]["status"],
+        "corrupted"
+    );
+    let run = home.airlock(&["run", "--env", "probe", "-c", "pass"]);
+    assert_eq!(run.status.code(), Some(1));
+}

@@ -378,6 +378,67 @@ pub fn health_probe(base: &Interpreter, root: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The installer sandbox's view: the base interpreter, the uv binary, the staging
+    /// build and the cache writable, resolv.conf and the CA bundle; no home, no other
+    /// environment, no host variable beyond the index and proxy settings.
+    #[test]
+    fn installers_see_only_the_build_the_cache_and_the_index() {
+        let base = Interpreter::default_host()
+            .expect("python3 on the host")
+            .base();
+        let uv = PathBuf::from("/opt/uv/bin/uv");
+        let installer = Installer::new(
+            Tool::Uv(uv.clone()),
+            base.clone(),
+            "/var/cache/airlock".into(),
+        );
+        let staging = Path::new("/srv/airlock/envs/x/builds/new");
+        let spec = installer.spec(
+            &uv,
+            vec![],
+            &[
+                (staging, ENV_MOUNT),
+                (Path::new("/var/cache/airlock"), CACHE_MOUNT),
+            ],
+        );
+        let writable: Vec<(&Path, &Path)> = spec
+            .binds
+            .iter()
+            .filter(|b| b.writable)
+            .map(|b| (b.source.as_path(), b.target.as_path()))
+            .collect();
+        assert_eq!(
+            writable,
+            [
+                (staging, Path::new(ENV_MOUNT)),
+                (Path::new("/var/cache/airlock"), Path::new(CACHE_MOUNT))
+            ]
+        );
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        for b in &spec.binds {
+            assert!(
+                !b.source.starts_with(&home)
+                    || base.base_prefixes.iter().any(|p| b.source.starts_with(p)),
+                "the installer sees the home directory: {b:?}"
+            );
+        }
+        let allowed: Vec<&str> = PASSED_VARS.to_vec();
+        for (k, _) in &spec.env {
+            assert!(
+                allowed.contains(&k.as_str())
+                    || k.starts_with("UV_")
+                    || k.starts_with("PIP_")
+                    || ["PATH", "HOME", "LANG", "SSL_CERT_FILE"].contains(&k.as_str()),
+                "unexpected variable {k}"
+            );
+        }
+        assert_eq!(spec.identity, airlock_jail::Identity::Installer);
+        assert!(
+            matches!(spec.network, Network::Host { ref tcp_ports } if tcp_ports.contains(&443))
+        );
+        assert!(spec.env.iter().any(|(k, v)| k == "HOME" && v == "/tmp"));
+    }
+
     #[test]
     fn index_ports_include_those_of_configured_proxies() {
         let ports = index_ports_from(|var| {

@@ -48,6 +48,8 @@ pub enum EnvError {
     InvalidName { name: String, reason: String },
     #[error("invalid package {spec:?}: {reason}")]
     InvalidPackage { spec: String, reason: String },
+    #[error("invalid --python {0}")]
+    InvalidPython(String),
     #[error("no environment named {0:?}")]
     NotFound(String),
     #[error("environment {name:?} {reason}")]
@@ -296,10 +298,9 @@ impl Environments {
                 Interpreter::discover(&format!("python{v}"))?
             }
             Some(other) => {
-                return Err(EnvError::InvalidPackage {
-                    spec: other.to_string(),
-                    reason: "--python takes a version such as 3.11 or an interpreter path".into(),
-                })
+                return Err(EnvError::InvalidPython(format!(
+                    "{other:?}: give a version such as 3.11 or an interpreter path"
+                )))
             }
         };
         Ok(found.base())
@@ -310,7 +311,10 @@ impl Environments {
     fn installer(&self, base: &Interpreter, progress: &dyn Progress) -> Installer {
         let cache = self.cache.join("packages");
         let tools = self.cache.join("tools/uv");
-        let chosen = if let Some(uv) = std::env::var_os("AIRLOCK_UV").map(PathBuf::from) {
+        let forced = std::env::var("AIRLOCK_INSTALLER").ok();
+        let chosen = if forced.as_deref() == Some("pip") {
+            Tool::Pip
+        } else if let Some(uv) = std::env::var_os("AIRLOCK_UV").map(PathBuf::from) {
             Tool::Uv(uv)
         } else if tools.join("bin/uv").is_file() {
             Tool::Uv(tools.join("bin/uv"))
@@ -608,6 +612,24 @@ impl Environments {
         }
         self.build(&mut env, packages, true, progress)?;
         Ok(self.with_usage(env))
+    }
+
+    /// `airlock env check NAME`: start the environment's interpreter in a sandbox; one
+    /// that does not start is marked corrupted (and runs are refused until it is rebuilt).
+    pub fn check(&self, name: &str) -> Result<VirtualEnvironment, EnvError> {
+        check_env_name(name)?;
+        let _lock = self.lock(name, false)?;
+        let mut env = self.get(name)?;
+        if env.status == Status::Ready {
+            let build = self.current_build(&env).unwrap_or_default();
+            if let Err(reason) = installer::health_probe(&env.base, &build) {
+                env.status = Status::Corrupted;
+                env.error = Some(reason);
+                env.updated_at = Utc::now();
+                self.save(&env)?;
+            }
+        }
+        Ok(env)
     }
 
     /// `airlock env rm NAME`.
