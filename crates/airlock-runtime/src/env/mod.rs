@@ -87,6 +87,16 @@ pub trait Progress {
     fn output(&self, line: &str);
 }
 
+/// Open (creating it if needed) a file used only for its lock.
+fn lock_file(path: &Path) -> Result<File, EnvError> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io("open", path))
+}
+
 /// Progress that goes nowhere (scripts, `--quiet`).
 #[derive(Debug)]
 pub struct Quiet;
@@ -177,12 +187,7 @@ impl Environments {
     /// false), or after whatever holds it finishes (`wait` true).
     fn lock(&self, name: &str, wait: bool) -> Result<File, EnvError> {
         let path = self.home.join("envs/.locks").join(format!("{name}.lock"));
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("open", &path))?;
+        let file = lock_file(&path)?;
         if wait {
             file.lock().map_err(io("lock", &path))?;
         } else if file.try_lock().is_err() {
@@ -504,11 +509,7 @@ impl Environments {
 
     fn remove_build_if_unused(&self, name: &str, build: &str) {
         let lease = self.lease_path(name, build);
-        let unused = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lease)
+        let unused = lock_file(&lease)
             .map(|f| f.try_lock().is_ok())
             .unwrap_or(false);
         if unused {
@@ -638,12 +639,7 @@ impl Environments {
         let _lock = self.lock(name, false)?;
         let mut env = self.load(name)?;
         if let Some(build) = &env.build {
-            let lease = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(self.lease_path(name, build))
-                .map_err(io("open", &self.lease_path(name, build)))?;
+            let lease = lock_file(&self.lease_path(name, build))?;
             if lease.try_lock().is_err() {
                 return Err(EnvError::Conflict {
                     name: name.to_string(),
@@ -735,12 +731,7 @@ impl Environments {
         }
         let build = env.build.clone().unwrap_or_default();
         let lease_path = self.lease_path(name, &build);
-        let lease = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lease_path)
-            .map_err(io("open", &lease_path))?;
+        let lease = lock_file(&lease_path)?;
         lease.lock_shared().map_err(io("lock", &lease_path))?;
         self.record_use(name);
         let mut interpreter = env.base.clone();
@@ -764,12 +755,7 @@ impl Environments {
     fn record_use(&self, name: &str) {
         let path = self.dir(name).join("usage.json");
         let lock_path = self.dir(name).join("usage.lock");
-        let Ok(lock) = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-        else {
+        let Ok(lock) = lock_file(&lock_path) else {
             return;
         };
         if lock.lock().is_err() {
