@@ -35,7 +35,7 @@ enum EnvCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List the packages of an environment.
+    /// List the packages of an environment (by name or id).
     Packages {
         name: String,
         #[arg(long)]
@@ -212,7 +212,7 @@ pub fn main(args: EnvArgs) -> i32 {
                 }
             }
         }),
-        EnvCommand::Packages { name, json } => envs.get(&name).map(|env| {
+        EnvCommand::Packages { name, json } => envs.find(&name).map(|env| {
             if json {
                 println!(
                     "{}",

@@ -249,6 +249,20 @@ impl Environments {
         Ok(env)
     }
 
+    /// An environment by name or by id (the HTTP API's `{id}` accepts either).
+    pub fn find(&self, id_or_name: &str) -> Result<VirtualEnvironment, EnvError> {
+        if check_env_name(id_or_name).is_ok() {
+            match self.get(id_or_name) {
+                Err(EnvError::NotFound(_)) => {}
+                found => return found,
+            }
+        }
+        self.list()?
+            .into_iter()
+            .find(|e| e.id == id_or_name)
+            .ok_or_else(|| EnvError::NotFound(id_or_name.chars().take(80).collect()))
+    }
+
     /// Every environment, by name.
     pub fn list(&self) -> Result<Vec<VirtualEnvironment>, EnvError> {
         let dir = self.home.join("envs");
