@@ -287,6 +287,7 @@ pub fn main(args: RunArgs) -> i32 {
                 .write_all(&for_terminal(bytes, tty.0))
                 .and_then(|_| std::io::stdout().flush()),
             Stream::Stderr => std::io::stderr().write_all(&for_terminal(bytes, tty.1)),
+            Stream::Channel => Ok(()),
         };
     };
     let observer: Option<airlock_jail::Observer> = if args.json {

@@ -50,6 +50,17 @@ pub struct ChildFds {
     pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// The program's protocol channel: fd 3 reads what the supervisor sends, fd 4
+    /// writes what it reads back.
+    pub channel: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// Descriptors the program starts with: stdio, then the channel (when there is one).
+struct ProgramFds {
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    channel: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// Everything the children need, computed by the supervisor before fork.
@@ -119,6 +130,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
     ]
     .into_iter()
     .chain(fds.stdin.as_ref())
+    .chain(fds.channel.iter().flat_map(|(r, w)| [r, w]))
     .map(|f| f.as_raw_fd() as u32)
     .collect();
     keep.sort_unstable();
@@ -162,15 +174,13 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
         Err(e) => fail(Layer::Namespaces, format!("fork pid 1 of the sandbox: {e}")),
         Ok(sys::Forked::Child) => {
             drop(lifeline_w);
-            init(
-                prep,
-                lifeline_r,
-                fds.report,
-                fds.exec_sync,
-                fds.stdin,
-                fds.stdout,
-                fds.stderr,
-            )
+            let program = ProgramFds {
+                stdin: fds.stdin,
+                stdout: fds.stdout,
+                stderr: fds.stderr,
+                channel: fds.channel,
+            };
+            init(prep, lifeline_r, fds.report, fds.exec_sync, program)
         }
         Ok(sys::Forked::Parent(pid)) => {
             drop(lifeline_r);
@@ -180,6 +190,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
             drop(fds.stdout);
             drop(fds.stderr);
             drop(fds.stdin);
+            drop(fds.channel);
             let status = sys::waitpid(pid, false)
                 .ok()
                 .flatten()
@@ -199,9 +210,7 @@ fn init(
     lifeline: OwnedFd,
     report_fd: OwnedFd,
     exec_sync: OwnedFd,
-    stdin: Option<OwnedFd>,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    program_fds: ProgramFds,
 ) -> ! {
     let rfd = report_fd.as_raw_fd();
     let setup = || -> StepResult<Enforcement> {
@@ -248,22 +257,13 @@ fn init(
     let program = match sys::fork() {
         Err(e) => report_error_and_exit(rfd, (Layer::Exec, format!("fork the program: {e}"))),
         Ok(sys::Forked::Child) => {
-            let Err(e) = exec_program(
-                prep,
-                rfd,
-                exec_sync.as_raw_fd(),
-                stdin.as_ref(),
-                &stdout,
-                &stderr,
-            );
+            let Err(e) = exec_program(prep, rfd, exec_sync.as_raw_fd(), &program_fds);
             report_error_and_exit(rfd, e)
         }
         Ok(sys::Forked::Parent(pid)) => pid,
     };
     drop(exec_sync);
-    drop(stdin);
-    drop(stdout);
-    drop(stderr);
+    drop(program_fds);
     // Reap every process of the namespace; report the program's status when it ends.
     loop {
         match sys::waitpid(-1, false) {
@@ -605,18 +605,21 @@ fn apply_seccomp(prep: &Prepared) -> StepResult {
     crate::seccomp::apply(prep.seccomp).or_else(|e| fail(Layer::Seccomp, e))
 }
 
-/// In the program process: new session, stdio, no other descriptors, exec.
+/// Lowest descriptor number the program's own descriptors are moved above before they
+/// are placed at 0–4, so that placing one never overwrites another.
+const SCRATCH_FD: i32 = 16;
+
+/// In the program process: new session, stdio (and the channel at 3 and 4), no other
+/// descriptors, exec.
 fn exec_program(
     prep: &Prepared,
     report_fd: RawFd,
     exec_sync_fd: RawFd,
-    stdin: Option<&OwnedFd>,
-    stdout: &OwnedFd,
-    stderr: &OwnedFd,
+    fds: &ProgramFds,
 ) -> StepResult<std::convert::Infallible> {
     sys::setsid().or_else(|e| fail(Layer::Exec, format!("setsid: {e}")))?;
     let null;
-    let stdin_fd = match stdin {
+    let stdin_fd = match &fds.stdin {
         Some(fd) => fd.as_raw_fd(),
         None => {
             null = sys::open(&cstr("/dev/null"), libc::O_RDONLY, 0)
@@ -624,18 +627,29 @@ fn exec_program(
             null.as_raw_fd()
         }
     };
-    for (from, to) in [
-        (stdin_fd, 0),
-        (stdout.as_raw_fd(), 1),
-        (stderr.as_raw_fd(), 2),
-    ] {
-        sys::dup2(from, to).or_else(|e| fail(Layer::Fds, format!("dup2 to {to}: {e}")))?;
+    let mut placements = vec![stdin_fd, fds.stdout.as_raw_fd(), fds.stderr.as_raw_fd()];
+    if let Some((input, output)) = &fds.channel {
+        placements.extend([input.as_raw_fd(), output.as_raw_fd()]);
+    }
+    // Move every descriptor still needed above the targets first (close-on-exec copies).
+    let raise = |fd: RawFd| {
+        sys::dup_above(fd, SCRATCH_FD).or_else(|e| fail(Layer::Fds, format!("dup {fd}: {e}")))
+    };
+    let report_fd = raise(report_fd)?;
+    let exec_sync_fd = raise(exec_sync_fd)?;
+    let raised: Vec<RawFd> = placements
+        .iter()
+        .map(|&fd| raise(fd))
+        .collect::<Result<_, _>>()?;
+    for (to, &from) in raised.iter().enumerate() {
+        sys::dup2(from, to as RawFd).or_else(|e| fail(Layer::Fds, format!("dup2 to {to}: {e}")))?;
     }
     // The report and exec pipes stay open (close-on-exec): an exec failure can still be
     // reported, and the supervisor sees the exec pipe close only once execve succeeded.
     let mut keep = [report_fd as u32, exec_sync_fd as u32];
     keep.sort_unstable();
-    sys::close_from(3, &keep).or_else(|e| fail(Layer::Fds, format!("close_range: {e}")))?;
+    sys::close_from(raised.len() as u32, &keep)
+        .or_else(|e| fail(Layer::Fds, format!("close_range: {e}")))?;
     let argv: Vec<CString> = prep.spec.args.iter().map(cstr).collect();
     let envp: Vec<CString> = prep
         .spec

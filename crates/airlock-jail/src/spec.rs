@@ -154,6 +154,9 @@ pub struct JailSpec {
     pub files: Vec<SandboxFile>,
     /// Bytes given on stdin; None means stdin is /dev/null.
     pub stdin: Option<Vec<u8>>,
+    /// A protocol channel for a runner: `input` arrives on fd 3, what the program writes
+    /// to fd 4 comes back in the outcome (up to `output_limit` bytes).
+    pub channel: Option<Channel>,
     pub limits: Limits,
     /// Writable mounts may hold executable code (otherwise they are noexec).
     pub allow_exec_writable: bool,
@@ -164,6 +167,13 @@ pub struct JailSpec {
     /// Layers switched off on purpose, to show that every other layer holds on its own
     /// (defence-in-depth tests). Reported in the outcome; empty in any normal use.
     pub disabled: Vec<Optional>,
+}
+
+/// The two pipes between the host and a runner inside the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channel {
+    pub input: Vec<u8>,
+    pub output_limit: u64,
 }
 
 /// The host uid a sandbox's user maps to when airlock runs as root (without root it is
@@ -210,6 +220,7 @@ impl JailSpec {
             symlinks: Vec::new(),
             files: Vec::new(),
             stdin: None,
+            channel: None,
             limits: Limits::default(),
             allow_exec_writable: false,
             disabled: Vec::new(),

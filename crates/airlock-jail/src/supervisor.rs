@@ -22,6 +22,8 @@ const JAIL_PROCESSES: u32 = 2;
 pub enum Stream {
     Stdout,
     Stderr,
+    /// The program's protocol channel (fd 4).
+    Channel,
 }
 
 /// How the program ended.
@@ -47,6 +49,9 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
+    /// What the program wrote on its channel (fd 4), within the channel's limit.
+    pub channel: Vec<u8>,
+    pub channel_truncated: bool,
     pub started_at: SystemTime,
     pub completed_at: SystemTime,
     /// Wall time from the program's exec to its end.
@@ -130,6 +135,45 @@ impl Capture {
                 false
             }
         }
+    }
+}
+
+/// Bytes still to write into one of the program's input pipes.
+struct Feeder<'a> {
+    fd: Option<OwnedFd>,
+    rest: &'a [u8],
+}
+
+impl<'a> Feeder<'a> {
+    fn new(fd: OwnedFd, bytes: &'a [u8]) -> Feeder<'a> {
+        let _ = sys::set_nonblocking(fd.as_raw_fd());
+        Feeder {
+            fd: Some(fd),
+            rest: bytes,
+        }
+    }
+
+    /// Write what the pipe takes now; close it when all is written (or the reader left).
+    fn feed(&mut self) {
+        let Some(fd) = &self.fd else { return };
+        if self.rest.is_empty() {
+            self.fd = None;
+            return;
+        }
+        if sys::poll_writable(fd.as_raw_fd(), 0).unwrap_or(false) {
+            match sys::write(fd.as_raw_fd(), self.rest) {
+                Ok(n) => self.rest = &self.rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => self.fd = None,
+            }
+        }
+    }
+}
+
+fn split<T>(pair: Option<(T, T)>) -> (Option<T>, Option<T>) {
+    match pair {
+        Some((a, b)) => (Some(a), Some(b)),
+        None => (None, None),
     }
 }
 
@@ -244,18 +288,16 @@ pub fn run(
     let (go_r, go_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let stdin_pipe = match &spec.stdin {
-        Some(_) => Some(pipe()?),
-        None => None,
-    };
-    let (stdin_r, stdin_w) = match stdin_pipe {
-        Some((r, w)) => (Some(r), Some(w)),
-        None => (None, None),
-    };
+    let optional_pipe = |wanted: bool| if wanted { pipe().map(Some) } else { Ok(None) };
+    let (stdin_r, stdin_w) = split(optional_pipe(spec.stdin.is_some())?);
+    let (chan_in_r, chan_in_w) = split(optional_pipe(spec.channel.is_some())?);
+    let (chan_out_r, chan_out_w) = split(optional_pipe(spec.channel.is_some())?);
 
     let stage_pid = match sys::fork().map_err(JailError::supervisor("fork"))? {
         sys::Forked::Child => {
-            drop((report_r, exec_r, go_w, out_r, err_r, stdin_w));
+            drop((
+                report_r, exec_r, go_w, out_r, err_r, stdin_w, chan_in_w, chan_out_r,
+            ));
             child::stage(
                 &prep,
                 ChildFds {
@@ -265,12 +307,15 @@ pub fn run(
                     stdin: stdin_r,
                     stdout: out_w,
                     stderr: err_w,
+                    channel: chan_in_r.zip(chan_out_w),
                 },
             )
         }
         sys::Forked::Parent(pid) => pid,
     };
-    drop((report_w, exec_w, go_r, out_w, err_w, stdin_r));
+    drop((
+        report_w, exec_w, go_r, out_w, err_w, stdin_r, chan_in_r, chan_out_w,
+    ));
 
     let mut run = Running {
         stage_pid,
@@ -295,24 +340,27 @@ pub fn run(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let deadline = start + spec.limits.timeout;
-    let mut captures = [
+    let mut captures = vec![
         Capture::new(out_r, spec.limits.output_bytes, Stream::Stdout),
         Capture::new(err_r, spec.limits.output_bytes, Stream::Stderr),
     ];
+    if let (Some(fd), Some(channel)) = (chan_out_r, &spec.channel) {
+        captures.push(Capture::new(fd, channel.output_limit, Stream::Channel));
+    }
     for c in &captures {
         if let Some(fd) = &c.fd {
             let _ = sys::set_nonblocking(fd.as_raw_fd());
         }
     }
+    let mut feeders: Vec<Feeder> = [
+        (stdin_w, spec.stdin.as_deref()),
+        (chan_in_w, spec.channel.as_ref().map(|c| c.input.as_slice())),
+    ]
+    .into_iter()
+    .filter_map(|(fd, bytes)| Some(Feeder::new(fd?, bytes.unwrap_or_default())))
+    .collect();
     let mut observer = observer;
-    let ended = run.supervise(
-        &mut captures,
-        spec.stdin.as_deref(),
-        stdin_w,
-        deadline,
-        &mut observer,
-        cancel,
-    );
+    let ended = run.supervise(&mut captures, &mut feeders, deadline, &mut observer, cancel);
     let duration = start.elapsed();
     let completed_at = SystemTime::now();
     let usage = run.cgroup.usage();
@@ -334,7 +382,12 @@ pub fn run(
             _ => Exit::Signal(libc::SIGKILL),
         },
     };
-    let [out, err] = captures;
+    let mut captures = captures.into_iter();
+    let (out, err) = (
+        captures.next().expect("stdout"),
+        captures.next().expect("stderr"),
+    );
+    let channel = captures.next();
     Ok(Outcome {
         exit,
         oom_killed: usage.oom_kills > 0,
@@ -342,6 +395,8 @@ pub fn run(
         stderr: err.kept,
         stdout_truncated: out.truncated,
         stderr_truncated: err.truncated,
+        channel_truncated: channel.as_ref().is_some_and(|c| c.truncated),
+        channel: channel.map(|c| c.kept).unwrap_or_default(),
         started_at,
         completed_at,
         duration,
@@ -452,32 +507,18 @@ impl Running {
     /// Pump output and reports until the program's end or the deadline. True on timeout.
     fn supervise(
         &mut self,
-        captures: &mut [Capture; 2],
-        stdin: Option<&[u8]>,
-        mut stdin_w: Option<OwnedFd>,
+        captures: &mut [Capture],
+        feeders: &mut [Feeder],
         deadline: Instant,
         observer: &mut Option<Observer>,
         cancel: Option<&AtomicBool>,
     ) -> Option<Exit> {
-        let mut stdin_rest = stdin.unwrap_or_default();
-        if let Some(fd) = &stdin_w {
-            let _ = sys::set_nonblocking(fd.as_raw_fd());
-        }
         let mut killed = None;
         let mut drain_deadline: Option<Instant> = None;
         loop {
-            // Feed stdin without ever blocking on a program that does not read it.
-            if let Some(fd) = &stdin_w {
-                if stdin_rest.is_empty() {
-                    stdin_w = None;
-                } else if sys::poll_writable(fd.as_raw_fd(), 0).unwrap_or(false) {
-                    match sys::write(fd.as_raw_fd(), stdin_rest) {
-                        Ok(n) => stdin_rest = &stdin_rest[n..],
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => stdin_w = None,
-                    }
-                }
-            }
+            // Feed inputs without ever blocking on a program that does not read them.
+            feeders.iter_mut().for_each(Feeder::feed);
+            let feeding = feeders.iter().any(|f| f.fd.is_some());
             let mut fds: Vec<RawFd> = captures
                 .iter()
                 .map(|c| c.fd.as_ref().map_or(-1, |f| f.as_raw_fd()))
@@ -491,7 +532,7 @@ impl Running {
                 break;
             }
             let limit = drain_deadline.unwrap_or(deadline);
-            let wait = if stdin_w.is_some() {
+            let wait = if feeding {
                 10
             } else {
                 ms_until(limit).min(1000)
@@ -502,7 +543,7 @@ impl Running {
                     c.pump(observer);
                 }
             }
-            if ready[2] {
+            if ready[captures.len()] {
                 self.reports.pump(self.report.as_raw_fd());
             }
             let now = Instant::now();
