@@ -10,7 +10,7 @@ use airlock_jail::{Exit, Stream};
 use airlock_runtime::env::{Environments, NO_ENV};
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
-use airlock_runtime::{ExecutionRequest, ExecutionResult, Grants};
+use airlock_runtime::{CheckMode, ExecutionRequest, ExecutionResult, Grants, InputFile};
 use clap::Args;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -85,6 +85,21 @@ pub struct RunArgs {
     /// Give the code this file (or '-', airlock's stdin) as its stdin; default /dev/null.
     #[arg(long, value_name = "PATH|-")]
     input: Option<PathBuf>,
+    /// Inject a variable into the code's globals (repeatable), e.g. --var window=20.
+    #[arg(long = "var", value_name = "NAME=JSON", value_parser = parse_var)]
+    vars: Vec<(String, serde_json::Value)>,
+    /// Copy a host file into the working dir, as NAME if given (repeatable).
+    #[arg(long = "file", value_name = "PATH[:NAME]")]
+    files: Vec<String>,
+    /// Let the code start other programs (execve); refused by the kernel otherwise.
+    #[arg(long = "allow-run")]
+    allow_run: bool,
+    /// Do not mask secret-looking values in outputs.
+    #[arg(long = "no-redact")]
+    no_redact: bool,
+    /// Static-analysis gate.
+    #[arg(long, value_enum, default_value = "warn")]
+    check: Check,
     /// Allow outbound connections to HOST (not available yet: refused).
     #[arg(long = "allow-net", value_name = "HOST[:PORT]")]
     allow_net: Vec<String>,
@@ -107,6 +122,38 @@ pub struct RunArgs {
     /// Print exactly one ExecutionResult JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Check {
+    Off,
+    Warn,
+    Enforce,
+}
+
+fn parse_var(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, json) = s.split_once('=').ok_or("expected NAME=JSON")?;
+    let value = serde_json::from_str(json)
+        .map_err(|e| format!("{json:?} is not JSON ({e}); quote strings: NAME='\"text\"'"))?;
+    Ok((name.to_string(), value))
+}
+
+/// `PATH[:NAME]` → the file's bytes and its name in the working dir.
+fn read_input_file(spec: &str) -> Result<InputFile, String> {
+    let (path, name) = match spec.rsplit_once(':') {
+        Some((path, name)) if !name.is_empty() && !name.contains('/') => (path, name.to_string()),
+        _ => {
+            let name = std::path::Path::new(spec)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| format!("invalid --file {spec:?}: no file name"))?;
+            (spec, name.to_string())
+        }
+    };
+    let data = std::fs::read(path).map_err(|e| format!("invalid --file {path}: {e}"))?;
+    airlock_runtime::request::check_input_file_name(&name)
+        .map_err(|e| format!("invalid --file {spec}: {}", e.reason))?;
+    Ok(InputFile { name, data })
 }
 
 fn parse_optional(s: &str) -> Result<airlock_jail::Optional, String> {
@@ -234,6 +281,13 @@ pub fn main(args: RunArgs) -> i32 {
         },
         None => None,
     };
+    let mut files = Vec::new();
+    for spec in &args.files {
+        match read_input_file(spec) {
+            Ok(f) => files.push(f),
+            Err(e) => return usage_error(e),
+        }
+    }
     let policy = match load_policy() {
         Ok(p) => p,
         Err(e) => return usage_error(e),
@@ -255,6 +309,19 @@ pub fn main(args: RunArgs) -> i32 {
             allow_ffi: args.allow_ffi,
             insecure_disable: args.insecure_disable.clone(),
         },
+        variables: args.vars.iter().cloned().collect(),
+        files,
+        allow_run: args.allow_run,
+        redact: !args.no_redact,
+        check: match args.check {
+            Check::Off => CheckMode::Off,
+            Check::Warn => CheckMode::Warn,
+            Check::Enforce => CheckMode::Enforce,
+        },
+    };
+    let validation = match airlock_runtime::gate::check(&req) {
+        Ok(v) => v,
+        Err(e) => return usage_error(format!("invalid {}: {}", flag(&e.field), e.reason)),
     };
     // The lease on the environment's build lasts until this function returns.
     let runtime = match args.env.as_str() {
@@ -306,7 +373,12 @@ pub fn main(args: RunArgs) -> i32 {
 
     if args.json {
         let result = match outcome {
-            Ok(o) => ExecutionResult::from_outcome(&req, created_at, o).in_env(runtime.as_ref()),
+            Ok(o) => {
+                let mut result =
+                    ExecutionResult::from_outcome(&req, created_at, o).in_env(runtime.as_ref());
+                result.validation = validation;
+                result
+            }
             Err(airlock_jail::JailError::InvalidSpec { field, reason }) => {
                 return usage_error(format!("invalid {field}: {reason}"))
             }

@@ -31,7 +31,7 @@ fn start_marked(marker: &str) -> Child {
          print('started', flush=True)\ntime.sleep(300)\n"
     );
     common::airlock()
-        .args(["run", "--json", "-c", &code])
+        .args(["run", "--json", "--allow-run", "-c", &code])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -27,7 +27,7 @@ pub use boxid::INSTALLER_UID;
 pub use error::{JailError, Layer};
 pub use landlock::Enforcement;
 pub use spec::{
-    bounds, Bind, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
+    bounds, Bind, Channel, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
     SANDBOX_UID, WORKDIR,
 };
 pub use supervisor::{run, Exit, Layers, Observer, Outcome, Stream};

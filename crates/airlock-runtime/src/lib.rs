@@ -2,9 +2,12 @@
 //! the jail's outcome into the ExecutionResult of the contract.
 
 pub mod env;
+pub mod gate;
 pub mod python;
+pub mod redact;
 pub mod request;
 pub mod result;
+pub mod runner;
 
-pub use request::{ExecutionRequest, Grants};
+pub use request::{CheckMode, ExecutionRequest, Grants, InputFile};
 pub use result::ExecutionResult;

@@ -7,15 +7,36 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use airlock_jail::{bounds, Bind, JailError, JailSpec, Limits, SandboxFile, WORKDIR};
+use std::collections::BTreeMap;
+
+use airlock_jail::{bounds, Bind, Channel, JailError, JailSpec, Limits, SandboxFile, WORKDIR};
 
 use crate::python::Interpreter;
+use crate::runner::{self, Caps, CODE_FILENAME, RUNNER_PATH, RUNNER_SOURCE};
 
-/// Where the submitted code is placed in the sandbox (read-only, like everything airlock
-/// puts there).
-pub const CODE_PATH: &str = "/airlock/main.py";
 /// Largest code accepted.
 pub const MAX_CODE_BYTES: usize = 1 << 20;
+/// Largest total of injected variables (as JSON).
+pub const MAX_VARIABLES_BYTES: usize = 16 << 20;
+/// Largest total of input files.
+pub const MAX_INPUT_FILES_BYTES: usize = 256 << 20;
+
+/// A file copied into the working directory before the code runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// The static-analysis gate in front of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    Off,
+    #[default]
+    Warn,
+    Enforce,
+}
 
 /// Host resources the caller asks to expose. Each is off by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,6 +67,15 @@ pub struct ExecutionRequest {
     pub output_limit: u64,
     pub stdin: Option<Vec<u8>>,
     pub grants: Grants,
+    /// Injected into the code's globals.
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// Copied into the working directory.
+    pub files: Vec<InputFile>,
+    /// The code may start other programs (otherwise execve is refused by the kernel).
+    pub allow_run: bool,
+    /// Mask secret-looking values in what comes back.
+    pub redact: bool,
+    pub check: CheckMode,
 }
 
 impl Default for ExecutionRequest {
@@ -61,8 +91,64 @@ impl Default for ExecutionRequest {
             output_limit: l.output_bytes,
             stdin: None,
             grants: Grants::default(),
+            variables: BTreeMap::new(),
+            files: Vec::new(),
+            allow_run: false,
+            redact: true,
+            check: CheckMode::Warn,
         }
     }
+}
+
+/// A Python identifier usable as a global name.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 100
+}
+
+/// A file name for the working directory: one plain component, printable, not reserved.
+pub fn check_input_file_name(name: &str) -> Result<(), InvalidRequest> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && name != runner::OUTPUTS_DIR
+        && !name.contains('/')
+        && !name.chars().any(|c| c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "file",
+            format!(
+                "{name:?} is not a plain file name (no '/', not '.', '..' or '{}')",
+                runner::OUTPUTS_DIR
+            ),
+        ))
+    }
+}
+
+/// A CJK-capable font on the host, so charts labelled in Chinese render:
+/// `$AIRLOCK_CJK_FONT`, or the first of the fonts Debian and others ship.
+fn cjk_font() -> Option<PathBuf> {
+    let candidates = [
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+        "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+        "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+        "/usr/share/fonts/truetype/arphic/uming.ttc",
+    ];
+    std::env::var_os("AIRLOCK_CJK_FONT")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(candidates.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
 }
 
 /// A request that cannot run, naming the field (flag) at fault.
@@ -219,6 +305,51 @@ impl ExecutionRequest {
         Ok(env)
     }
 
+    fn input_files(&self) -> Result<Vec<SandboxFile>, InvalidRequest> {
+        let total: usize = self.files.iter().map(|f| f.data.len()).sum();
+        if total > MAX_INPUT_FILES_BYTES {
+            return Err(invalid(
+                "file",
+                format!("{total} bytes of files is above {MAX_INPUT_FILES_BYTES}"),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        self.files
+            .iter()
+            .map(|f| {
+                check_input_file_name(&f.name)?;
+                if !names.insert(f.name.as_str()) {
+                    return Err(invalid("file", format!("{:?} is given twice", f.name)));
+                }
+                Ok(SandboxFile {
+                    path: Path::new(WORKDIR).join(&f.name),
+                    contents: f.data.clone(),
+                    mode: 0o644,
+                })
+            })
+            .collect()
+    }
+
+    fn check_variables(&self) -> Result<(), InvalidRequest> {
+        let mut total = 0;
+        for (name, value) in &self.variables {
+            if !is_identifier(name) {
+                return Err(invalid(
+                    "var",
+                    format!("{name:?} is not a Python identifier"),
+                ));
+            }
+            total += serde_json::to_string(value).map(|s| s.len()).unwrap_or(0);
+        }
+        if total > MAX_VARIABLES_BYTES {
+            return Err(invalid(
+                "var",
+                format!("{total} bytes of variables is above {MAX_VARIABLES_BYTES}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Validate the request and build the jail spec that runs it with `python`.
     pub fn to_spec(
         &self,
@@ -253,27 +384,71 @@ impl ExecutionRequest {
         if self.code.contains('\0') {
             return Err(invalid("code", "contains a NUL byte"));
         }
+        self.check_variables()?;
         let limits = self.check_limits()?;
         let grants = self.grant_binds(policy)?;
+        let mut files = vec![SandboxFile {
+            path: RUNNER_PATH.into(),
+            contents: RUNNER_SOURCE.as_bytes().to_vec(),
+            mode: 0o444,
+        }];
+        files.extend(self.input_files()?);
         let (mut binds, symlinks) = python.sandbox_view();
         binds.extend(runtime_binds.iter().cloned());
         binds.extend(grants);
+        let font = cjk_font();
+        if let Some(font) = &font {
+            binds.push(Bind {
+                source: font.clone(),
+                target: font.clone(),
+                writable: false,
+            });
+        }
         // argv[0] is the full path: Python derives sys.executable from it, and code that
-        // starts interpreters (multiprocessing's spawn) needs that.
+        // starts interpreters (multiprocessing's spawn) needs that. -I: no user site, no
+        // PYTHON* variables, no script directory on sys.path (the runner adds /work).
         let program = python.executable.clone();
         let argv0 = program.to_string_lossy().into_owned();
         let mut spec = JailSpec::new(
             program,
-            vec![argv0, "-B".into(), "-s".into(), CODE_PATH.into()],
+            vec![
+                argv0,
+                "-I".into(),
+                "-B".into(),
+                "-u".into(),
+                RUNNER_PATH.into(),
+            ],
         );
         spec.env = self.environment()?;
+        let threads = self.max_cpu_percent.div_ceil(100).max(1).to_string();
+        for var in [
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "NUMEXPR_NUM_THREADS",
+        ] {
+            spec.env.push((var.into(), threads.clone()));
+        }
+        spec.env.push(("MPLBACKEND".into(), "Agg".into()));
+        spec.env
+            .push(("MPLCONFIGDIR".into(), "/tmp/matplotlib".into()));
         spec.binds = binds;
         spec.symlinks = symlinks;
-        spec.files = vec![SandboxFile {
-            path: CODE_PATH.into(),
-            contents: self.code.as_bytes().to_vec(),
-            mode: 0o444,
-        }];
+        spec.files = files;
+        let caps = Caps::default();
+        let request = serde_json::json!({
+            "version": 1,
+            "code": self.code,
+            "filename": CODE_FILENAME,
+            "variables": self.variables,
+            "allow_run": self.allow_run,
+            "font": font,
+            "limits": caps,
+        });
+        spec.channel = Some(Channel {
+            input: runner::frame(&request),
+            output_limit: caps.channel_bytes(),
+        });
         spec.stdin = self.stdin.clone();
         spec.limits = limits;
         spec.allow_exec_writable = self.grants.allow_ffi;

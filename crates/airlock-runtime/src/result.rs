@@ -8,7 +8,9 @@
 use airlock_jail::{Exit, Layers, Outcome};
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::redact::{redact, redact_json};
 use crate::request::{ExecutionRequest, Grants};
+use crate::runner::{Caps, Chart, Ending, OutputFile, Report};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ExceptionInfo {
@@ -37,8 +39,10 @@ pub struct ExecutionResult {
     pub return_value: Option<serde_json::Value>,
     pub exception: Option<ExceptionInfo>,
     pub error: Option<String>,
-    pub charts: Vec<serde_json::Value>,
-    pub files: Vec<serde_json::Value>,
+    pub charts: Vec<Chart>,
+    pub files: Vec<OutputFile>,
+    /// What the runner left out or refused (over a cap, unsafe name …).
+    pub warnings: Vec<String>,
     pub validation: Option<serde_json::Value>,
     pub timeout: f64,
     pub max_memory_mb: u64,
@@ -109,6 +113,7 @@ impl ExecutionResult {
             error: None,
             charts: Vec::new(),
             files: Vec::new(),
+            warnings: Vec::new(),
             validation: None,
             timeout: req.timeout,
             max_memory_mb: req.max_memory_mb,
@@ -171,6 +176,17 @@ impl ExecutionResult {
         r.cpu_time_seconds = o.cpu_time.as_secs_f64();
         r.memory_used_mb = o.peak_memory_bytes as f64 / (1024.0 * 1024.0);
         r.sandbox = Some(o.layers);
+        let report = Report::decode(&o.channel, o.channel_truncated, &Caps::default());
+        r.return_value = report.value.clone();
+        r.charts = report.charts.clone();
+        r.files = report.files.clone();
+        r.warnings = report.warnings.clone();
+        r.exception = report.exception.as_ref().map(|e| ExceptionInfo {
+            kind: e.kind.clone(),
+            message: e.message.clone(),
+            traceback: e.traceback.clone(),
+            line: e.line,
+        });
         let truncated = o.stdout_truncated || o.stderr_truncated;
         match o.exit {
             Exit::Code(code) => r.exit_code = Some(code),
@@ -198,6 +214,11 @@ impl ExecutionResult {
                 Some("signal"),
                 Some(format!("Killed by {}", signal_name(sig))),
             ),
+            Exit::Code(_) if report.runner_error.is_some() => (
+                "failed",
+                Some("sandbox_error"),
+                report.runner_error.clone().map(|e| format!("runner: {e}")),
+            ),
             Exit::Code(_) if truncated => (
                 "failed",
                 Some("output_limit"),
@@ -206,6 +227,20 @@ impl ExecutionResult {
                     req.output_limit
                 )),
             ),
+            Exit::Code(_) if report.ending == Some(Ending::Exception) => {
+                let e = report.exception.as_ref();
+                let error = e.map_or_else(
+                    || "Exception".to_string(),
+                    |e| {
+                        if e.message.is_empty() {
+                            e.kind.clone()
+                        } else {
+                            format!("{}: {}", e.kind, e.message)
+                        }
+                    },
+                );
+                ("failed", Some("exception"), Some(error))
+            }
             Exit::Code(0) => ("completed", None, None),
             Exit::Code(code) => {
                 // The last line of stderr is usually the one-line form of the failure
@@ -221,6 +256,28 @@ impl ExecutionResult {
         r.status = status.into();
         r.reason = reason.map(Into::into);
         r.error = error;
+        if req.redact {
+            r.redact();
+        }
         r
+    }
+
+    /// Mask secret-looking values in everything the code produced.
+    fn redact(&mut self) {
+        for text in [&mut self.stdout, &mut self.stderr] {
+            if let std::borrow::Cow::Owned(masked) = redact(text) {
+                *text = masked;
+            }
+        }
+        if let Some(e) = &mut self.exception {
+            e.message = redact(&e.message).into_owned();
+            e.traceback = redact(&e.traceback).into_owned();
+        }
+        if let Some(error) = &mut self.error {
+            *error = redact(error).into_owned();
+        }
+        if let Some(value) = &mut self.return_value {
+            redact_json(value);
+        }
     }
 }

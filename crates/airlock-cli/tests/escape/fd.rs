@@ -196,10 +196,11 @@ fn inherited_descriptors_are_closed_before_the_code_runs() {
     let leaked = leaked_numbers(&launch.report());
     assert!(leaked.len() == 4, "the launcher must leak: {leaked:?}");
     assert_secret_absent(&run, &secret);
+    // Stdio and the runner's own channel to the host (fd 1000, close-on-exec).
     assert_eq!(
         lines_with(run.stdout(), "OPEN "),
-        ["[0, 1, 2]"],
-        "only stdio may exist in the sandbox (leaked into airlock: {leaked:?}): {}",
+        ["[0, 1, 2, 1000]"],
+        "only stdio and the runner's channel may exist in the sandbox (leaked into airlock: {leaked:?}): {}",
         run.stdout()
     );
 }

@@ -1,0 +1,419 @@
+"""Airlock's Python runner: runs one piece of user code inside the sandbox and reports
+what a notebook user expects -- the value of the last expression, a clean exception,
+every chart left open, the files written to ./outputs/ -- to the host.
+
+Protocol: the host writes one request frame to fd 3 and closes it; the runner writes
+frames to fd 4. A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON.
+Nothing here is trusted by the host: the user's code runs in this same process and could
+write anything to the channel; the host caps and validates every frame.
+
+The runner is the first Python code in the process and does, in order: read the request,
+forbid starting programs (a seccomp filter, unless the request allows it), bind the
+pre-imported names lazily, run the code, collect results, report, exit.
+"""
+
+import ast
+import base64
+import builtins
+import io
+import json
+import linecache
+import os
+import stat
+import struct
+import sys
+import traceback
+import types
+
+REQUEST_FD = 3
+CHANNEL_FD = 4
+PROTOCOL_VERSION = 1
+WORKDIR = "/work"
+OUTPUTS = "outputs"
+
+
+def read_request():
+    chunks = []
+    while True:
+        chunk = os.read(REQUEST_FD, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(REQUEST_FD)
+    data = b"".join(chunks)
+    (length,) = struct.unpack(">I", data[:4])
+    return json.loads(data[4 : 4 + length].decode("utf-8"))
+
+
+class Channel:
+    """Frames to the host, on a descriptor moved out of the user's way."""
+
+    def __init__(self, fd):
+        # A high, close-on-exec copy: programs the code starts do not inherit it, and
+        # code that closes "its" descriptors 3 and 4 does not cut the runner off.
+        self.fd = os.dup(fd)
+        target = 1000
+        os.dup2(self.fd, target, inheritable=False)
+        os.close(self.fd)
+        os.close(fd)
+        self.fd = target
+        self._write = os.write
+        self._dumps = json.dumps
+
+    def send(self, frame):
+        # Lone surrogates (from odd exception messages) become "?" rather than an error.
+        body = self._dumps(frame, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
+        data = struct.pack(">I", len(body)) + body
+        view = memoryview(data)
+        while view:
+            written = self._write(self.fd, view)
+            view = view[written:]
+
+
+def forbid_exec():
+    """Install a seccomp filter that makes execve and execveat fail with EPERM.
+
+    The jail set no_new_privs already; filters only ever add restrictions, so this one
+    stacks on the jail's allow-list and lasts for every process the code forks.
+    """
+    import ctypes
+    import platform
+
+    arches = {
+        "x86_64": (0xC000003E, 59, 322),
+        "aarch64": (0xC00000B7, 221, 281),
+    }
+    machine = platform.machine()
+    if machine not in arches:
+        raise OSError(f"no exec filter for architecture {machine}")
+    audit_arch, execve, execveat = arches[machine]
+    ld_abs, jeq, ret = 0x20, 0x15, 0x06
+    kill_process, allow, errno_eperm = 0x80000000, 0x7FFF0000, 0x00050000 | 1
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    program = [
+        (ld_abs, 0, 0, 4),  # architecture
+        (jeq, 1, 0, audit_arch),
+        (ret, 0, 0, kill_process),
+        (ld_abs, 0, 0, 0),  # system call number
+        (jeq, 2, 0, execve),
+        (jeq, 1, 0, execveat),
+        (ret, 0, 0, allow),
+        (ret, 0, 0, errno_eperm),
+    ]
+    filters = (SockFilter * len(program))(*[SockFilter(*insn) for insn in program])
+    prog = SockFprog(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = seccomp_filters()
+    pr_set_seccomp, seccomp_mode_filter = 22, 2
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+    if seccomp_filters() != before + 1:
+        raise OSError("the exec filter did not take effect")
+
+
+def seccomp_filters():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Seccomp_filters:"):
+                return int(line.split()[1])
+    return 0
+
+
+class LazyModule(types.ModuleType):
+    """A pre-bound name (np, pd, plt, sns) that imports its module on first use, so code
+    that never touches it does not pay for the import."""
+
+    def __init__(self, alias, target, namespace):
+        super().__init__(target)
+        self.__dict__["_airlock_target"] = (alias, target, namespace)
+
+    def _load(self):
+        import importlib
+
+        alias, target, namespace = self.__dict__["_airlock_target"]
+        module = importlib.import_module(target)
+        if namespace.get(alias) is self:
+            namespace[alias] = module
+        return module
+
+    def __getattr__(self, name):
+        return getattr(self._load(), name)
+
+    def __dir__(self):
+        return dir(self._load())
+
+
+PREBOUND = (("np", "numpy"), ("pd", "pandas"), ("plt", "matplotlib.pyplot"), ("sns", "seaborn"))
+
+
+def prebind(namespace):
+    import importlib.util
+
+    for alias, target in PREBOUND:
+        try:
+            found = importlib.util.find_spec(target.split(".")[0]) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            namespace[alias] = LazyModule(alias, target, namespace)
+
+
+def configure_matplotlib(font):
+    """Agg only, and a CJK font when the host has one (labels in Chinese render)."""
+    os.environ["MPLBACKEND"] = "Agg"
+    if not font:
+        return
+
+    def on_import():
+        import matplotlib
+        from matplotlib import font_manager
+
+        font_manager.fontManager.addfont(font)
+        name = font_manager.FontProperties(fname=font).get_name()
+        matplotlib.rcParams["font.sans-serif"] = [name] + list(matplotlib.rcParams["font.sans-serif"])
+        matplotlib.rcParams["font.family"] = "sans-serif"
+        matplotlib.rcParams["axes.unicode_minus"] = False
+
+    class FontHook:
+        """Configures the font the moment the code imports matplotlib (not before)."""
+
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname != "matplotlib":
+                return None
+            sys.meta_path.remove(self)
+            import importlib.util
+
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None:
+                return spec
+            loader = spec.loader
+            original = loader.exec_module
+
+            def exec_module(module):
+                original(module)
+                try:
+                    on_import()
+                except Exception:  # a font problem must never break the user's code
+                    pass
+
+            loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, FontHook())
+
+
+def to_json(value, limits, depth=0):
+    """A JSON-friendly form of the last expression's value."""
+    rows = limits["rows"]
+    text_cap = limits["text"]
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, str):
+        return value[:text_cap]
+    if depth > 8:
+        return repr(value)[:text_cap]
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame):
+        head = value.head(rows)
+        return {
+            "type": "dataframe",
+            "columns": [str(c) for c in head.columns],
+            "index": [to_json(i, limits, depth + 1) for i in head.index.tolist()],
+            "data": [[to_json(v, limits, depth + 1) for v in row] for row in head.itertuples(index=False, name=None)],
+            "shape": list(value.shape),
+            "truncated": len(value) > rows,
+        }
+    if pd is not None and isinstance(value, pd.Series):
+        head = value.head(rows)
+        return {
+            "type": "series",
+            "name": to_json(value.name, limits, depth + 1),
+            "index": [to_json(i, limits, depth + 1) for i in head.index.tolist()],
+            "data": [to_json(v, limits, depth + 1) for v in head.tolist()],
+            "shape": list(value.shape),
+            "truncated": len(value) > rows,
+        }
+    if np is not None and isinstance(value, np.generic):
+        return to_json(value.item(), limits, depth + 1)
+    if np is not None and isinstance(value, np.ndarray):
+        flat = value.reshape(-1)[: rows * 10] if value.ndim > 1 else value[:rows]
+        data = value.tolist() if value.size <= rows * 10 else flat.tolist()
+        return {
+            "type": "ndarray",
+            "dtype": str(value.dtype),
+            "shape": list(value.shape),
+            "data": to_json(data, limits, depth + 1),
+            "truncated": value.size > rows * 10,
+        }
+    if isinstance(value, dict):
+        items = list(value.items())[:rows]
+        return {str(k)[:text_cap]: to_json(v, limits, depth + 1) for k, v in items}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v, limits, depth + 1) for v in list(value)[:rows]]
+    iso = getattr(value, "isoformat", None)
+    if callable(iso):
+        try:
+            return iso()
+        except Exception:
+            pass
+    try:
+        return repr(value)[:text_cap]
+    except Exception as error:  # a hostile __repr__
+        return f"<unrepresentable {type(value).__name__}: {type(error).__name__}>"
+
+
+def describe_exception(error, filename):
+    """Type, message, a traceback of the user's frames only, and the user's line."""
+    tb = traceback.TracebackException.from_exception(error)
+    user_frames = [f for f in tb.stack if f.filename == filename]
+    line = user_frames[-1].lineno if user_frames else None
+    if isinstance(error, SyntaxError) and error.filename == filename:
+        line = error.lineno
+    lines = ["Traceback (most recent call last):\n"] if user_frames else []
+    lines += traceback.StackSummary.from_list(user_frames).format()
+    lines += list(tb.format_exception_only())
+    try:
+        message = str(error)
+    except Exception:
+        message = "<unprintable message>"
+    return {
+        "type": "exception",
+        "exc_type": type(error).__name__,
+        "message": message,
+        "traceback": "".join(lines),
+        "line": line,
+    }
+
+
+def collect_charts(channel, limits):
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    sent = 0
+    for number in pyplot.get_fignums():
+        if sent >= limits["charts"]:
+            break
+        buffer = io.BytesIO()
+        try:
+            pyplot.figure(number).savefig(buffer, format="png")
+        except Exception as error:
+            channel.send({"type": "warning", "message": f"figure {number} could not be drawn: {error}"})
+            continue
+        data = buffer.getvalue()
+        if len(data) > limits["chart_bytes"]:
+            channel.send({"type": "warning", "message": f"figure {number} is larger than {limits['chart_bytes']} bytes"})
+            continue
+        channel.send({"type": "chart", "data": base64.b64encode(data).decode("ascii")})
+        sent += 1
+
+
+def collect_files(channel, limits):
+    """Regular files under ./outputs/, never following a link, within the caps."""
+    root = os.path.join(WORKDIR, OUTPUTS)
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            return
+    except OSError:
+        return
+    count, total = 0, 0
+    for directory, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            relative = os.path.relpath(path, root)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if count >= limits["files"] or total + info.st_size > limits["file_bytes"]:
+                    channel.send({"type": "warning", "message": f"output file {relative} left out: over the limit"})
+                    continue
+                data = os.read(fd, limits["file_bytes"] - total + 1)
+                if len(data) > limits["file_bytes"] - total:
+                    continue
+            finally:
+                os.close(fd)
+            channel.send({"type": "file", "name": relative, "data": base64.b64encode(data).decode("ascii")})
+            count += 1
+            total += len(data)
+
+
+def main():
+    request = read_request()
+    channel = Channel(CHANNEL_FD)
+    channel.send({"type": "hello", "version": PROTOCOL_VERSION})
+    limits = request["limits"]
+    filename = request.get("filename", "main.py")
+    if not request.get("allow_run", False):
+        try:
+            forbid_exec()
+        except Exception as error:
+            channel.send({"type": "error", "message": f"could not forbid starting programs: {error}"})
+            os._exit(126)
+    configure_matplotlib(request.get("font"))
+    sys.path.insert(0, WORKDIR)
+    os.makedirs(os.path.join(WORKDIR, OUTPUTS), exist_ok=True)
+
+    module = types.ModuleType("__main__")
+    module.__dict__.update({"__file__": os.path.join(WORKDIR, filename), "__builtins__": builtins})
+    namespace = module.__dict__
+    prebind(namespace)
+    namespace.update(request.get("variables", {}))
+    sys.modules["__main__"] = module
+    code = request["code"]
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+    outcome, exit_code = "ok", 0
+    try:
+        tree = ast.parse(code, filename=filename, mode="exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, filename, "exec"), namespace)
+        if last is not None:
+            value = eval(compile(last, filename, "eval"), namespace)
+            if value is not None:
+                channel.send({"type": "value", "value": to_json(value, limits)})
+    except SystemExit as error:
+        code_value = error.code
+        if code_value is None or code_value == 0:
+            exit_code = 0
+        elif isinstance(code_value, int):
+            outcome, exit_code = "exit", code_value & 0xFF
+        else:
+            print(code_value, file=sys.stderr)
+            outcome, exit_code = "exit", 1
+    except BaseException as error:
+        outcome, exit_code = "exception", 1
+        channel.send(describe_exception(error, filename))
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    for collect in (collect_charts, collect_files):
+        try:
+            collect(channel, limits)
+        except Exception as error:
+            channel.send({"type": "warning", "message": f"{collect.__name__}: {type(error).__name__}: {error}"})
+    channel.send({"type": "done", "outcome": outcome, "exit_code": exit_code})
+    os._exit(exit_code)
+
+
+if __name__ == "__main__":
+    main()
