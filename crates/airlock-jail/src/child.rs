@@ -73,7 +73,8 @@ pub struct Prepared<'a> {
     pub rootless: bool,
     pub steps: Vec<Step>,
     pub cgroup_procs: Vec<PathBuf>,
-    pub seccomp: &'static seccompiler::BpfProgram,
+    /// Seccomp filters, applied in order (each one only narrows the last).
+    pub seccomp: Vec<&'static seccompiler::BpfProgram>,
     pub writable: Vec<PathBuf>,
 }
 
@@ -602,7 +603,10 @@ fn apply_landlock(prep: &Prepared) -> StepResult<Enforcement> {
 }
 
 fn apply_seccomp(prep: &Prepared) -> StepResult {
-    crate::seccomp::apply(prep.seccomp).or_else(|e| fail(Layer::Seccomp, e))
+    for filter in &prep.seccomp {
+        crate::seccomp::apply(filter).or_else(|e| fail(Layer::Seccomp, e))?;
+    }
+    Ok(())
 }
 
 /// Lowest descriptor number the program's own descriptors are moved above before they

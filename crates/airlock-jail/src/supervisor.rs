@@ -260,7 +260,14 @@ pub fn run(
 ) -> Result<Outcome, JailError> {
     let called = Instant::now();
     spec.validate()?;
-    let seccomp = crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?;
+    // The narrower filter goes first: the allow-list itself forbids seccomp(2) afterwards.
+    let mut seccomp = Vec::new();
+    if !spec.allow_exec_writable {
+        seccomp.push(
+            crate::seccomp::no_native_code().map_err(|e| JailError::layer(Layer::Seccomp, e))?,
+        );
+    }
+    seccomp.push(crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?);
     let hierarchy = Hierarchy::detect().map_err(|e| JailError::layer(Layer::Cgroup, e))?;
     let identity = HostIdentity::acquire(spec.identity)?;
     let name = format!("airlock-{}", uuid::Uuid::new_v4().simple());
@@ -414,8 +421,10 @@ pub fn run(
             landlock_abi: sys::landlock_abi().unwrap_or(0),
             seccomp: if spec.disabled.contains(&crate::Optional::Seccomp) {
                 "disabled"
-            } else {
+            } else if spec.allow_exec_writable {
                 "allow-list"
+            } else {
+                "allow-list, no native code"
             },
             disabled: spec.disabled.clone(),
             host_uid: identity.uid,

@@ -365,7 +365,6 @@ def main():
         except Exception as error:
             channel.send({"type": "error", "message": f"could not forbid starting programs: {error}"})
             os._exit(126)
-    configure_matplotlib(request.get("font"))
     sys.path.insert(0, WORKDIR)
     os.makedirs(os.path.join(WORKDIR, OUTPUTS), exist_ok=True)
 
@@ -373,6 +372,8 @@ def main():
     module.__dict__.update({"__file__": os.path.join(WORKDIR, filename), "__builtins__": builtins})
     namespace = module.__dict__
     prebind(namespace)
+    # After prebind: its find_spec probe must not consume the import hook.
+    configure_matplotlib(request.get("font"))
     namespace.update(request.get("variables", {}))
     sys.modules["__main__"] = module
     code = request["code"]

@@ -129,7 +129,11 @@ fn forged_frames_on_shared_descriptors_are_ignored() {
     assert_ne!(run.result["sandbox"]["landlock"], "none");
     // Only the runner's channel (fd 1000) takes writes, and the host decodes what
     // arrives there as untrusted frames: the supervisor's report pipe is out of reach.
-    assert!(run.stdout().contains("WROTE FDS [1000]"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("WROTE FDS [1000]"),
+        "{}",
+        run.stdout()
+    );
 }
 
 /// Terminal escapes (OSC 52 clipboard write, title, clear screen, C0 and DEL),

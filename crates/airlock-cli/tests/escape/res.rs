@@ -213,7 +213,13 @@ print("SURVIVED", n)
 fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
     require_root!();
     for place in ["/dev/shm", "/tmp", "/work", "memfd"] {
-        let run = run_json(&fill(FILL, &[("WHERE", py(place))]), &["--memory", "64"]);
+        // Memory files exist only where native code is allowed (--allow-ffi).
+        let flags: &[&str] = if place == "memfd" {
+            &["--memory", "64", "--allow-ffi"]
+        } else {
+            &["--memory", "64"]
+        };
+        let run = run_json(&fill(FILL, &[("WHERE", py(place))]), flags);
         assert_ran(&run);
         let used = run.result["memory_used_mb"].as_f64().unwrap();
         assert!(used <= 64.0 * 1.05, "{place}: peak {used} MB above 64 MB");
