@@ -140,8 +140,11 @@ fn parse_var(s: &str) -> Result<(String, serde_json::Value), String> {
 
 /// `PATH[:NAME]` → the file's bytes and its name in the working dir.
 fn read_input_file(spec: &str) -> Result<InputFile, String> {
+    // PATH:NAME, unless the whole argument is an existing path (paths may hold ':').
     let (path, name) = match spec.rsplit_once(':') {
-        Some((path, name)) if !name.is_empty() && !name.contains('/') => (path, name.to_string()),
+        Some((path, name)) if !name.is_empty() && !std::path::Path::new(spec).exists() => {
+            (path, name.to_string())
+        }
         _ => {
             let name = std::path::Path::new(spec)
                 .file_name()

@@ -24,6 +24,7 @@ import struct
 import sys
 import traceback
 import types
+import warnings
 
 REQUEST_FD = 3
 CHANNEL_FD = 4
@@ -306,7 +307,13 @@ def collect_charts(channel, limits):
             break
         buffer = io.BytesIO()
         try:
-            pyplot.figure(number).savefig(buffer, format="png")
+            # Warnings raised while drawing (a missing glyph) go to the result, not to
+            # the user's stderr under the runner's name.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pyplot.figure(number).savefig(buffer, format="png")
+            for warning in {str(w.message) for w in caught}:
+                channel.send({"type": "warning", "message": f"figure {number}: {warning}"})
         except Exception as error:
             channel.send({"type": "warning", "message": f"figure {number} could not be drawn: {error}"})
             continue
