@@ -49,26 +49,31 @@ def read_request():
 class Channel:
     """Frames to the host, on a descriptor moved out of the user's way."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, target=1000):
         # A high, close-on-exec copy: programs the code starts do not inherit it, and
         # code that closes "its" descriptors 3 and 4 does not cut the runner off.
-        self.fd = os.dup(fd)
-        target = 1000
-        os.dup2(self.fd, target, inheritable=False)
-        os.close(self.fd)
+        os.dup2(fd, target, inheritable=False)
         os.close(fd)
         self.fd = target
+        self.broken = False
         self._write = os.write
         self._dumps = json.dumps
 
     def send(self, frame):
+        """Send a frame; if the code closed or replaced the channel, stop trying (the
+        host then judges the run by its exit status alone)."""
+        if self.broken:
+            return
         # Lone surrogates (from odd exception messages) become "?" rather than an error.
         body = self._dumps(frame, ensure_ascii=False, allow_nan=False).encode("utf-8", "replace")
         data = struct.pack(">I", len(body)) + body
         view = memoryview(data)
-        while view:
-            written = self._write(self.fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = self._write(self.fd, view)
+                view = view[written:]
+        except OSError:
+            self.broken = True
 
 
 def forbid_exec():
