@@ -1,6 +1,7 @@
 //! The `airlock` binary: parses flags and calls the library crates. No policy lives here.
 
 mod bench;
+mod check;
 mod doctor;
 mod env;
 mod run;
@@ -24,6 +25,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Manage the Python environments code runs in.
     Env(env::EnvArgs),
+    /// Static analysis: risky code and complexity, per file, with what to do instead.
+    Check(check::CheckArgs),
     /// Show what isolation this host supports, layer by layer, and prove it with a run.
     Doctor(doctor::DoctorArgs),
     /// Measure the jail's setup overhead against running the interpreter bare.
@@ -38,6 +41,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Check(args) => check::main(args),
         Command::Doctor(args) => doctor::main(args),
         Command::Env(args) => env::main(args),
         Command::Bench(args) => bench::main(args),

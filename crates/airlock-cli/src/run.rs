@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use airlock_jail::{Exit, Stream};
 use airlock_runtime::env::{Environments, NO_ENV};
+use airlock_runtime::gate::Verdict;
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
 use airlock_runtime::{CheckMode, ExecutionRequest, ExecutionResult, Grants, InputFile};
@@ -322,9 +323,32 @@ pub fn main(args: RunArgs) -> i32 {
             Check::Enforce => CheckMode::Enforce,
         },
     };
-    let validation = match airlock_runtime::gate::check(&req) {
-        Ok(v) => v,
-        Err(e) => return usage_error(format!("invalid {}: {}", flag(&e.field), e.reason)),
+    let analyzer_policy = match &policy.analyzer_policy {
+        None => airlock_analyzer::Policy::builtin(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| airlock_analyzer::Policy::from_toml(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                return usage_error(format!("config analyzer_policy {}: {e}", path.display()))
+            }
+        },
+    };
+    let validation = match airlock_runtime::gate::check(&req, &analyzer_policy) {
+        Verdict::Run(validation) => validation,
+        Verdict::Reject(validation) => {
+            let result = ExecutionResult::rejected(&req, created_at, validation);
+            return if args.json {
+                println!(
+                    "{}",
+                    escape_controls(&serde_json::to_string(&result).unwrap_or_default())
+                );
+                0
+            } else {
+                internal_error(result.error.unwrap_or_default())
+            };
+        }
     };
     // The lease on the environment's build lasts until this function returns.
     let runtime = match args.env.as_str() {

@@ -880,9 +880,34 @@ except OSError as e:
 // ---------------------------------------------------------------- --check
 
 #[test]
-fn check_enforce_is_refused_naming_check() {
-    let stderr = usage_error(&["--check", "enforce", "-c", "pass"]);
-    assert!(stderr.contains("--check"), "{stderr}");
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn check_enforce_refuses_dangerous_code_and_runs_safe_code() {
+    require_root!();
+    let run = run_json(
+        "import os\nos.system('echo hi')\nprint('RAN')",
+        &["--check", "enforce"],
+    );
+    assert_eq!(run.status(), "rejected", "{}", run.result);
+    assert_eq!(run.reason(), Some("policy"));
+    assert_eq!(run.result["validation"]["status"], "dangerous");
+    assert!(run.result["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("Code safety validation failed"));
+    assert!(!run.stdout().contains("RAN"), "rejected code must not run");
+    // The same code under warn runs, with the validation attached.
+    let warned = run_json(
+        "import os\nos.system('echo hi')\nprint('RAN')",
+        &["--check", "warn"],
+    );
+    assert_eq!(warned.result["validation"]["status"], "dangerous");
+    assert!(warned.stdout().contains("RAN"));
+    let safe = run_json("1 + 1", &["--check", "enforce"]);
+    assert_eq!(completed_value(&safe), 2);
+    assert_eq!(safe.result["validation"]["status"], "safe");
 }
 
 #[test]
@@ -890,13 +915,16 @@ fn check_enforce_is_refused_naming_check() {
     not_root,
     ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
 )]
-fn check_warn_and_off_run_with_no_validation() {
+fn check_warn_attaches_validation_and_off_does_not() {
     require_root!();
-    for mode in ["warn", "off"] {
-        let run = run_json("1 + 1", &["--check", mode]);
-        assert_eq!(completed_value(&run), 2, "--check {mode}");
-        assert_eq!(run.result["validation"], Value::Null, "--check {mode}");
-    }
+    let run = run_json("1 + 1", &["--check", "warn"]);
+    assert_eq!(completed_value(&run), 2);
+    assert_eq!(run.result["validation"]["status"], "safe");
+    let run = run_json("1 + 1", &["--check", "off"]);
+    assert_eq!(completed_value(&run), 2);
+    assert_eq!(run.result["validation"], Value::Null);
+    let stderr = usage_error(&["--check", "strict", "-c", "pass"]);
+    assert!(stderr.contains("--check"), "{stderr}");
 }
 
 // ---------------------------------------------------------------- a hostile channel

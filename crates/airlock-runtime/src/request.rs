@@ -173,6 +173,9 @@ pub struct Policy {
     /// Host directories under which `allow_write` grants are accepted.
     #[serde(default)]
     pub write_roots: Vec<PathBuf>,
+    /// The analyzer policy (TOML) for the `check` gate; the built-in one when absent.
+    #[serde(default)]
+    pub analyzer_policy: Option<PathBuf>,
 }
 
 /// Resolve a host path the caller named: absolute, existing, symlinks resolved.

@@ -43,7 +43,7 @@ pub struct ExecutionResult {
     pub files: Vec<OutputFile>,
     /// What the runner left out or refused (over a cap, unsafe name …).
     pub warnings: Vec<String>,
-    pub validation: Option<serde_json::Value>,
+    pub validation: Option<airlock_analyzer::CodeValidationResult>,
     pub timeout: f64,
     pub max_memory_mb: u64,
     pub max_cpu_percent: u32,
@@ -148,6 +148,20 @@ impl ExecutionResult {
         self.env = env.map(|e| e.name.clone());
         self.venv_id = env.map(|e| e.id.clone());
         self
+    }
+
+    /// Code the policy gate refused: nothing ran.
+    pub fn rejected(
+        req: &ExecutionRequest,
+        created_at: DateTime<Utc>,
+        validation: airlock_analyzer::CodeValidationResult,
+    ) -> ExecutionResult {
+        let mut r = ExecutionResult::base(req, rfc3339(created_at));
+        r.status = "rejected".into();
+        r.reason = Some("policy".into());
+        r.error = Some(crate::gate::rejection_message(&validation));
+        r.validation = Some(validation);
+        r
     }
 
     /// A run cancelled before its program started.
