@@ -577,6 +577,7 @@ mod tests {
         assert_eq!(refused.field, "allow-write");
         let policy = Policy {
             write_roots: vec![dir.clone()],
+            ..Policy::default()
         };
         let spec = req.to_spec(&python(), &policy).unwrap();
         assert!(spec

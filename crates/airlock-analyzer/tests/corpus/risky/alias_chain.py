@@ -1,0 +1,6 @@
+# expect: AL101 AL203
+import subprocess
+
+runner = subprocess
+go = runner.run
+go(["ls", "/"])

@@ -1,0 +1,3 @@
+# expect: AL209
+prices = [1, 2, 3]
+breakpoint()

@@ -1,0 +1,2 @@
+# expect: AL502
+buffer = bytearray(10**11)

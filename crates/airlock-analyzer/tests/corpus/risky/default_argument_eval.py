@@ -1,0 +1,5 @@
+# expect: AL201
+def calculate(expression, evaluate=eval):
+    return evaluate(expression)
+
+print(calculate("1 + 1"))

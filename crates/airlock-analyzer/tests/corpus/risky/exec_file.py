@@ -1,0 +1,2 @@
+# expect: AL201 AL207
+exec(open("strategy.py").read())

@@ -1,0 +1,6 @@
+# expect: AL201
+payload = """
+import socket
+s = socket.socket()
+"""
+exec(payload)

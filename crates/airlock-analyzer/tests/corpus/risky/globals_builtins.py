@@ -1,0 +1,2 @@
+# expect: AL201 AL210
+globals()["__builtins__"].exec("print(1)")

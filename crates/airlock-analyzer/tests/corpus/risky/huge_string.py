@@ -1,0 +1,2 @@
+# expect: AL502
+padding = "x" * 10**12

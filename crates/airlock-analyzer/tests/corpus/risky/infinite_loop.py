@@ -1,0 +1,4 @@
+# expect: AL501
+x = 0
+while True:
+    x = x + 1

@@ -1,0 +1,3 @@
+# expect: AL209
+symbol = input("Symbol: ")
+print(symbol.upper())

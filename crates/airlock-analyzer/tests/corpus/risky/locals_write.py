@@ -1,0 +1,3 @@
+# expect: AL210
+def configure():
+    locals()["debug"] = True

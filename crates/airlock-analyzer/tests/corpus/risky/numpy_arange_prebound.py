@@ -1,0 +1,2 @@
+# expect: AL502
+steps = np.arange(10**12)

@@ -1,0 +1,4 @@
+# expect: AL101 AL203
+import pty
+
+pty.spawn("/bin/bash")

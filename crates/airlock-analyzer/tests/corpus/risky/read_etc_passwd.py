@@ -1,0 +1,2 @@
+# expect: AL208
+print(open("/etc/passwd").read())

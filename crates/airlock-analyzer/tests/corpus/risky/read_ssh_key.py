@@ -1,0 +1,3 @@
+# expect: AL208
+key = open("../../../root/.ssh/id_rsa").read()
+print(key)

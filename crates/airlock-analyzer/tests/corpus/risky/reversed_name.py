@@ -1,0 +1,4 @@
+# expect: AL101 AL203 AL401
+import os
+
+getattr(os, "metsys"[::-1])("id")

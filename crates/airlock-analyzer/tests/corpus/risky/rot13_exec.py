@@ -1,0 +1,4 @@
+# expect: AL201 AL403
+import codecs
+
+exec(codecs.decode("vzcbeg bf; bf.flfgrz('vq')", "rot13"))

@@ -1,0 +1,4 @@
+# expect: AL101 AL204
+import shutil
+
+shutil.rmtree("/data/shared")

@@ -1,0 +1,5 @@
+# expect: AL501
+import time
+
+while True:
+    time.sleep(1)

@@ -1,0 +1,4 @@
+# expect: AL101 AL203
+from subprocess import *
+
+call(["ls", "-la", "/"])

@@ -1,0 +1,4 @@
+# expect: AL101 AL203 AL306
+import sys
+
+sys.modules["os"].system("id")
