@@ -217,30 +217,19 @@ mod tests {
     #[test]
     fn builtin_policy_parses_and_decides() {
         let policy = Policy::builtin();
-        assert_eq!(policy.module_decision("numpy").0, ModuleDecision::Allowed);
-        assert_eq!(
-            policy.module_decision("matplotlib.pyplot").0,
-            ModuleDecision::Allowed
-        );
-        assert_eq!(policy.module_decision("os").0, ModuleDecision::Denied);
-        assert_eq!(policy.module_decision("os.path").0, ModuleDecision::Allowed);
-        assert_eq!(
-            policy.module_decision("subprocess").0,
-            ModuleDecision::Denied
-        );
-        assert_eq!(
-            policy.module_decision("urllib.request").0,
-            ModuleDecision::Denied
-        );
-        assert_eq!(
-            policy.module_decision("urllib.parse").0,
-            ModuleDecision::Allowed
-        );
-        assert_eq!(
-            policy.module_decision("pathlib").0,
-            ModuleDecision::Restricted
-        );
-        assert_eq!(policy.module_decision("osmium").0, ModuleDecision::Unknown);
+        for (module, decision) in [
+            ("numpy", ModuleDecision::Allowed),
+            ("matplotlib.pyplot", ModuleDecision::Allowed),
+            ("os", ModuleDecision::Denied),
+            ("os.path", ModuleDecision::Allowed),
+            ("subprocess", ModuleDecision::Denied),
+            ("urllib.request", ModuleDecision::Denied),
+            ("urllib.parse", ModuleDecision::Allowed),
+            ("pathlib", ModuleDecision::Restricted),
+            ("osmium", ModuleDecision::Unknown),
+        ] {
+            assert_eq!(policy.module_decision(module).0, decision, "{module}");
+        }
         assert_eq!(
             policy.module_decision("numpyx").0,
             ModuleDecision::Unknown,

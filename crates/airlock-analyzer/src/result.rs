@@ -12,6 +12,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The name the result gives the severity (`"low"` … `"critical"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

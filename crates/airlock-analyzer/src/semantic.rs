@@ -516,12 +516,8 @@ impl Model {
                 }
                 "__import__" | "importlib.__import__" => {
                     if let Some(name) = literal(0, budget) {
-                        let fromlist = args.len() >= 4
-                            || call
-                                .arguments
-                                .keywords
-                                .iter()
-                                .any(|k| k.arg.as_ref().is_some_and(|a| a == "fromlist"));
+                        let fromlist =
+                            args.len() >= 4 || call.arguments.find_keyword("fromlist").is_some();
                         if fromlist {
                             out.push(name);
                         } else {
@@ -657,7 +653,9 @@ fn pair_targets<'a>(target: &'a Expr, value: &'a Expr, out: &mut Vec<(&'a str, &
 mod tests {
     use super::*;
 
-    fn model_and_last(code: &str, check: impl FnOnce(&Model, &Expr)) {
+    /// Builds the model of `code` and hands it to `check` with the expression of the last
+    /// statement.
+    pub(super) fn model_and_last(code: &str, check: impl FnOnce(&Model, &Expr)) {
         let module = ruff_python_parser::parse_module(code)
             .expect("parses")
             .into_syntax();

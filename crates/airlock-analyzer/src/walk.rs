@@ -3,9 +3,11 @@
 //! Hostile code can nest as deep as it likes (`f(f(f(…)))` ten thousand times, a `+` chain
 //! of a million terms): Ruff's parser copes (it grows its stack), but a recursive visitor —
 //! or the compiler-generated `Drop` of the tree — would overflow the thread's stack and
-//! abort the whole process. So the analyzer walks with an explicit work stack ([`Walk`]),
-//! measures depth the same way ([`max_depth`]), and takes a tree apart node by node
-//! ([`dismantle`]) instead of letting it drop recursively.
+//! abort the whole process. So the analyzer walks with an explicit work stack ([`Walk`],
+//! which can carry a state of the caller's down the tree: the rules, the semantic model
+//! and the complexity measures all walk with it), measures depth the same way
+//! ([`max_depth`]), and takes a tree apart node by node ([`dismantle`]) instead of
+//! letting it drop recursively.
 
 use std::cell::RefCell;
 
@@ -39,37 +41,37 @@ pub fn children<'a>(node: AnyNodeRef<'a>, out: &mut Vec<AnyNodeRef<'a>>) {
 
 /// One node met by a [`Walk`].
 #[derive(Clone, Copy, Debug)]
-pub struct Entry<'a> {
+pub struct Entry<'a, S = ()> {
     pub node: AnyNodeRef<'a>,
-    /// The node this one is a direct child of (None for the root).
+    /// The node this one is a direct child of (None for a root).
     pub parent: Option<AnyNodeRef<'a>>,
-    /// 0 for the root.
+    /// 0 for a root.
     pub depth: u32,
+    /// What the walk carries down the tree: the roots' state, which every child inherits
+    /// unless [`Walk::descend`] gives it another (`()` in a plain walk).
+    pub state: S,
 }
 
 /// Pre-order, source-order traversal of a tree with an explicit stack: no recursion, so
 /// no depth of nesting can overflow the thread's stack.
 #[derive(Debug)]
-pub struct Walk<'a> {
-    stack: Vec<Entry<'a>>,
-    /// The node returned last, whose children are pushed on the next call (unless skipped).
-    pending: Option<Entry<'a>>,
+pub struct Walk<'a, S = ()> {
+    stack: Vec<Entry<'a, S>>,
+    /// The node returned last, whose children are pushed on the next call (unless skipped
+    /// or already pushed by [`Walk::descend`]).
+    pending: Option<Entry<'a, S>>,
     skip: bool,
     buffer: Vec<AnyNodeRef<'a>>,
 }
 
 impl<'a> Walk<'a> {
     pub fn new(root: AnyNodeRef<'a>) -> Walk<'a> {
-        Walk {
-            stack: vec![Entry {
-                node: root,
-                parent: None,
-                depth: 0,
-            }],
-            pending: None,
-            skip: false,
-            buffer: Vec::new(),
-        }
+        Walk::over([root])
+    }
+
+    /// A walk over each of `roots` in turn (the statements of a body), each a root.
+    pub fn over(roots: impl IntoIterator<Item = AnyNodeRef<'a>>) -> Walk<'a> {
+        Walk::with_state(roots, ())
     }
 
     /// A walk over the children of `root` and below, without `root` itself.
@@ -78,13 +80,44 @@ impl<'a> Walk<'a> {
         walk.next();
         walk
     }
+}
+
+impl<'a, S: Clone> Walk<'a, S> {
+    /// A walk over each of `roots` in turn, every node carrying `state` unless
+    /// [`Walk::descend`] gives it another.
+    pub fn with_state(roots: impl IntoIterator<Item = AnyNodeRef<'a>>, state: S) -> Walk<'a, S> {
+        let mut stack: Vec<Entry<'a, S>> = roots
+            .into_iter()
+            .map(|node| Entry {
+                node,
+                parent: None,
+                depth: 0,
+                state: state.clone(),
+            })
+            .collect();
+        stack.reverse();
+        Walk {
+            stack,
+            pending: None,
+            skip: false,
+            buffer: Vec::new(),
+        }
+    }
 
     /// Do not descend into the node returned last.
     pub fn skip_children(&mut self) {
         self.skip = true;
     }
 
-    fn expand(&mut self, entry: Entry<'a>) {
+    /// Descend into the node returned last now, giving each of its children the state
+    /// `state` returns for it (instead of the node's own).
+    pub fn descend(&mut self, state: impl FnMut(AnyNodeRef<'a>) -> S) {
+        if let Some(pending) = self.pending.take() {
+            self.expand(&pending, state);
+        }
+    }
+
+    fn expand(&mut self, entry: &Entry<'a, S>, mut state: impl FnMut(AnyNodeRef<'a>) -> S) {
         self.buffer.clear();
         children(entry.node, &mut self.buffer);
         for &child in self.buffer.iter().rev() {
@@ -92,23 +125,25 @@ impl<'a> Walk<'a> {
                 node: child,
                 parent: Some(entry.node),
                 depth: entry.depth.saturating_add(1),
+                state: state(child),
             });
         }
     }
 }
 
-impl<'a> Iterator for Walk<'a> {
-    type Item = Entry<'a>;
+impl<'a, S: Clone> Iterator for Walk<'a, S> {
+    type Item = Entry<'a, S>;
 
-    fn next(&mut self) -> Option<Entry<'a>> {
+    fn next(&mut self) -> Option<Entry<'a, S>> {
         if let Some(pending) = self.pending.take() {
             if !self.skip {
-                self.expand(pending);
+                let inherited = pending.state.clone();
+                self.expand(&pending, |_| inherited.clone());
             }
         }
         self.skip = false;
         let entry = self.stack.pop()?;
-        self.pending = Some(entry);
+        self.pending = Some(entry.clone());
         Some(entry)
     }
 }
@@ -212,6 +247,21 @@ mod tests {
             }
         }
         assert_eq!(seen, ["y"]);
+    }
+
+    #[test]
+    fn states_are_inherited_unless_descend_sets_them() {
+        let module = parse("f(a, [b])\ng(c)\n");
+        let mut walk = Walk::with_state(module.body.iter().map(AnyNodeRef::from), 0);
+        let mut seen = Vec::new();
+        while let Some(entry) = walk.next() {
+            match entry.node {
+                AnyNodeRef::ExprName(n) => seen.push(format!("{}:{}", n.id, entry.state)),
+                AnyNodeRef::ExprList(_) => walk.descend(|_| entry.state + 1),
+                _ => {}
+            }
+        }
+        assert_eq!(seen, ["f:0", "a:0", "b:1", "g:0", "c:0"]);
     }
 
     #[test]

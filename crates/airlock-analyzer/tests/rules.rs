@@ -17,15 +17,6 @@ fn updating() -> bool {
     std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v != "0" && !v.is_empty())
 }
 
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
-}
-
 /// The findings of one fixture, as snapshot lines. Complexity (AL6xx) depends on another
 /// module's measures and has its own tests: left out.
 fn findings(code: &str) -> String {
@@ -37,7 +28,7 @@ fn findings(code: &str) -> String {
             issue.line,
             issue.column,
             issue.code,
-            severity_name(issue.severity)
+            issue.severity.as_str()
         ));
     }
     out

@@ -33,9 +33,9 @@
 
 use std::collections::HashMap;
 
-use ruff_python_ast::{Expr, Stmt, StmtFunctionDef};
+use ruff_python_ast::{AnyNodeRef, Expr, Stmt, StmtFunctionDef};
 
-use super::{Children, Node};
+use crate::walk::Walk;
 
 /// Cognitive complexity of each function on its own (its nested functions included), in
 /// the order given. `defs` holds every function of the module, each after the functions
@@ -369,13 +369,13 @@ impl<'a> Engine<'a, '_> {
 /// classes and lambdas (complexipy's direct-recursion rule).
 fn is_recursive(def: &StmtFunctionDef) -> bool {
     let name = def.name.as_str();
-    let mut children = Children::default();
-    let mut stack: Vec<Node<'_>> = def.body.iter().map(Node::Stmt).collect();
-    while let Some(node) = stack.pop() {
-        match node {
-            Node::Stmt(Stmt::FunctionDef(_) | Stmt::ClassDef(_)) => continue,
-            Node::Expr(Expr::Lambda(_)) => continue,
-            Node::Expr(Expr::Call(call)) => {
+    let mut walk = Walk::over(def.body.iter().map(AnyNodeRef::from));
+    while let Some(entry) = walk.next() {
+        match entry.node {
+            AnyNodeRef::StmtFunctionDef(_)
+            | AnyNodeRef::StmtClassDef(_)
+            | AnyNodeRef::ExprLambda(_) => walk.skip_children(),
+            AnyNodeRef::ExprCall(call) => {
                 if let Expr::Name(callee) = call.func.as_ref() {
                     if callee.id.as_str() == name {
                         return true;
@@ -384,8 +384,6 @@ fn is_recursive(def: &StmtFunctionDef) -> bool {
             }
             _ => {}
         }
-        children.of(node);
-        stack.extend_from_slice(&children.nodes);
     }
     false
 }

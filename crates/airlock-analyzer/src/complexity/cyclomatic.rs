@@ -18,45 +18,37 @@
 //! `with`, `lambda` (its body counts, the lambda itself does not), `return` and the rest
 //! score 0.
 
-use ruff_python_ast::{Expr, Pattern, Stmt};
-
-use super::Node;
+use ruff_python_ast::{AnyNodeRef, Pattern};
 
 /// The points the node itself adds (its children are scored when they are visited).
-pub(super) fn decision_points(node: Node<'_>) -> u32 {
+pub(super) fn decision_points(node: AnyNodeRef<'_>) -> u32 {
     let points = match node {
-        Node::Stmt(stmt) => match stmt {
-            Stmt::If(stmt) => {
-                1 + stmt
-                    .elif_else_clauses
-                    .iter()
-                    .filter(|clause| clause.test.is_some())
-                    .count()
-            }
-            Stmt::For(stmt) => 1 + usize::from(!stmt.orelse.is_empty()),
-            Stmt::While(stmt) => 1 + usize::from(!stmt.orelse.is_empty()),
-            Stmt::Try(stmt) if !stmt.is_star => {
-                stmt.handlers.len() + usize::from(!stmt.orelse.is_empty())
-            }
-            Stmt::Match(stmt) => {
-                let catch_all = stmt.cases.iter().any(|case| {
-                    matches!(&case.pattern, Pattern::MatchAs(pattern) if pattern.pattern.is_none())
-                });
-                stmt.cases.len().saturating_sub(usize::from(catch_all))
-            }
-            Stmt::Assert(_) => 1,
-            _ => 0,
-        },
-        Node::Expr(expr) => match expr {
-            Expr::BoolOp(expr) => expr.values.len().saturating_sub(1),
-            Expr::If(_) => 1,
-            Expr::ListComp(expr) => comprehensions(&expr.generators),
-            Expr::SetComp(expr) => comprehensions(&expr.generators),
-            Expr::DictComp(expr) => comprehensions(&expr.generators),
-            Expr::Generator(expr) => comprehensions(&expr.generators),
-            _ => 0,
-        },
-        Node::Pattern(_) => 0,
+        AnyNodeRef::StmtIf(stmt) => {
+            1 + stmt
+                .elif_else_clauses
+                .iter()
+                .filter(|clause| clause.test.is_some())
+                .count()
+        }
+        AnyNodeRef::StmtFor(stmt) => 1 + usize::from(!stmt.orelse.is_empty()),
+        AnyNodeRef::StmtWhile(stmt) => 1 + usize::from(!stmt.orelse.is_empty()),
+        AnyNodeRef::StmtTry(stmt) if !stmt.is_star => {
+            stmt.handlers.len() + usize::from(!stmt.orelse.is_empty())
+        }
+        AnyNodeRef::StmtMatch(stmt) => {
+            let catch_all = stmt.cases.iter().any(|case| {
+                matches!(&case.pattern, Pattern::MatchAs(pattern) if pattern.pattern.is_none())
+            });
+            stmt.cases.len().saturating_sub(usize::from(catch_all))
+        }
+        AnyNodeRef::StmtAssert(_) => 1,
+        AnyNodeRef::ExprBoolOp(expr) => expr.values.len().saturating_sub(1),
+        AnyNodeRef::ExprIf(_) => 1,
+        AnyNodeRef::ExprListComp(expr) => comprehensions(&expr.generators),
+        AnyNodeRef::ExprSetComp(expr) => comprehensions(&expr.generators),
+        AnyNodeRef::ExprDictComp(expr) => comprehensions(&expr.generators),
+        AnyNodeRef::ExprGenerator(expr) => comprehensions(&expr.generators),
+        _ => 0,
     };
     u32::try_from(points).unwrap_or(u32::MAX)
 }
@@ -69,6 +61,6 @@ fn comprehensions(generators: &[ruff_python_ast::Comprehension]) -> usize {
 }
 
 /// Whether radon stops at the node: it scores an `assert` without looking inside.
-pub(super) fn is_opaque(node: Node<'_>) -> bool {
-    matches!(node, Node::Stmt(Stmt::Assert(_)))
+pub(super) fn is_opaque(node: AnyNodeRef<'_>) -> bool {
+    matches!(node, AnyNodeRef::StmtAssert(_))
 }

@@ -34,33 +34,32 @@
 //!   nested functions (as complexipy and SonarSource do). A qualified name longer than
 //!   512 bytes keeps its last 512 bytes, after a `…`.
 //!
-//! Every walk over the tree uses an explicit stack, so that deeply nested code cannot
-//! overflow the thread's stack.
+//! Every walk over the tree is a [`crate::walk::Walk`] (or, for cognitive complexity, an
+//! explicit stack of its own), so that deeply nested code cannot overflow the thread's
+//! stack.
 
 mod cognitive;
 mod cyclomatic;
 #[cfg(test)]
 mod tests;
 
-use ruff_python_ast::visitor::{self, Visitor};
-use ruff_python_ast::{
-    BytesLiteral, Expr, FString, ModModule, Pattern, Stmt, StmtFunctionDef, StringLiteral, TString,
-};
+use ruff_python_ast::{AnyNodeRef, ModModule, Stmt, StmtFunctionDef};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::result::{Complexity, FunctionComplexity};
 use crate::source::Source;
+use crate::walk::Walk;
 
 /// Measure a parsed module.
 pub fn measure(module: &ModModule, source: &Source) -> Complexity {
-    let walk = Walk::run(&module.body, source.text);
+    let tally = Tally::run(&module.body, source.text);
 
     let mut functions: Vec<(TextSize, FunctionComplexity)> =
-        Vec::with_capacity(walk.functions.len());
-    let defs: Vec<&StmtFunctionDef> = walk.functions.iter().map(|record| record.def).collect();
+        Vec::with_capacity(tally.functions.len());
+    let defs: Vec<&StmtFunctionDef> = tally.functions.iter().map(|record| record.def).collect();
     let scores = cognitive::functions(&defs);
     let mut cognitive_total = cognitive::module(&module.body);
-    for (record, &cognitive) in walk.functions.iter().zip(&scores) {
+    for (record, &cognitive) in tally.functions.iter().zip(&scores) {
         if !record.nested {
             cognitive_total = cognitive_total.saturating_add(cognitive);
         }
@@ -77,88 +76,16 @@ pub fn measure(module: &ModModule, source: &Source) -> Complexity {
     functions.sort_by_key(|(start, _)| *start);
 
     Complexity {
-        lines_of_code: lines_of_code(source.text, walk.multiline_strings),
-        cyclomatic_complexity: clamp(walk.cyclomatic_total),
+        lines_of_code: lines_of_code(source.text, tally.multiline_strings),
+        cyclomatic_complexity: clamp(tally.cyclomatic_total),
         cognitive_complexity: clamp(cognitive_total),
-        nesting_depth: walk.nesting_depth,
+        nesting_depth: tally.nesting_depth,
         functions: functions.into_iter().map(|(_, f)| f).collect(),
     }
 }
 
 fn clamp(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
-}
-
-/// A node of the tree that can hold other nodes.
-#[derive(Clone, Copy, Debug)]
-enum Node<'a> {
-    Stmt(&'a Stmt),
-    Expr(&'a Expr),
-    Pattern(&'a Pattern),
-}
-
-/// Collects the direct children (statements, expressions, patterns) of one node without
-/// descending further: the caller pushes them on its own stack. Ruff's walk functions
-/// go through the small intermediate nodes (arguments, comprehensions, handlers, match
-/// cases, parameters), whose depth is bounded.
-#[derive(Debug, Default)]
-struct Children<'a> {
-    nodes: Vec<Node<'a>>,
-    /// Ranges of string literal parts, collected only when `strings` is set.
-    string_ranges: Vec<TextRange>,
-    strings: bool,
-}
-
-impl<'a> Children<'a> {
-    /// Replace the collected nodes with the children of `node`.
-    fn of(&mut self, node: Node<'a>) {
-        self.nodes.clear();
-        match node {
-            Node::Stmt(stmt) => visitor::walk_stmt(self, stmt),
-            Node::Expr(expr) => visitor::walk_expr(self, expr),
-            Node::Pattern(pattern) => visitor::walk_pattern(self, pattern),
-        }
-    }
-}
-
-impl<'a> Visitor<'a> for Children<'a> {
-    fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        self.nodes.push(Node::Stmt(stmt));
-    }
-
-    fn visit_expr(&mut self, expr: &'a Expr) {
-        self.nodes.push(Node::Expr(expr));
-    }
-
-    fn visit_pattern(&mut self, pattern: &'a Pattern) {
-        self.nodes.push(Node::Pattern(pattern));
-    }
-
-    fn visit_string_literal(&mut self, literal: &'a StringLiteral) {
-        if self.strings {
-            self.string_ranges.push(literal.range);
-        }
-    }
-
-    fn visit_bytes_literal(&mut self, literal: &'a BytesLiteral) {
-        if self.strings {
-            self.string_ranges.push(literal.range);
-        }
-    }
-
-    fn visit_f_string(&mut self, f_string: &'a FString) {
-        if self.strings {
-            self.string_ranges.push(f_string.range);
-        }
-        visitor::walk_f_string(self, f_string);
-    }
-
-    fn visit_t_string(&mut self, t_string: &'a TString) {
-        if self.strings {
-            self.string_ranges.push(t_string.range);
-        }
-        visitor::walk_t_string(self, t_string);
-    }
 }
 
 /// One `def` found by the walk.
@@ -178,10 +105,9 @@ struct Scope {
     in_function: bool,
 }
 
-/// One node waiting on the walk's stack.
+/// Where a node stands, carried down the walk from parent to child.
 #[derive(Clone, Copy, Debug)]
-struct Item<'a> {
-    node: Node<'a>,
+struct Place {
     /// The function whose body holds the node (not through a nested def or class).
     owner: Option<usize>,
     /// The innermost class or function scope.
@@ -195,7 +121,7 @@ struct Item<'a> {
 /// The single pass over the whole tree: functions and their names, radon's counts, the
 /// deepest block and the multi-line strings.
 #[derive(Debug, Default)]
-struct Walk<'a> {
+struct Tally<'a> {
     /// In the order found: every function after the functions enclosing it.
     functions: Vec<FunctionRecord<'a>>,
     scopes: Vec<Scope>,
@@ -204,153 +130,117 @@ struct Walk<'a> {
     multiline_strings: Vec<TextRange>,
 }
 
-impl<'a> Walk<'a> {
-    fn run(body: &'a [Stmt], text: &str) -> Walk<'a> {
-        let mut walk = Walk {
+impl<'a> Tally<'a> {
+    fn run(body: &'a [Stmt], text: &str) -> Tally<'a> {
+        let mut tally = Tally {
             cyclomatic_total: 1,
-            ..Walk::default()
+            ..Tally::default()
         };
-        let mut stack: Vec<Item<'a>> = body
-            .iter()
-            .rev()
-            .map(|stmt| Item {
-                node: Node::Stmt(stmt),
-                owner: None,
-                scope: None,
-                depth: 0,
-                counted: true,
-            })
-            .collect();
-        let mut children = Children {
-            strings: true,
-            ..Children::default()
+        let top = Place {
+            owner: None,
+            scope: None,
+            depth: 0,
+            counted: true,
         };
-        while let Some(item) = stack.pop() {
-            walk.visit(item, &mut children, &mut stack);
-            for range in children.string_ranges.drain(..) {
-                if text
-                    .get(range.start().to_usize()..range.end().to_usize())
-                    .is_some_and(|s| s.contains(['\n', '\r']))
-                {
-                    walk.multiline_strings.push(range);
+        let mut walk = Walk::with_state(body.iter().map(AnyNodeRef::from), top);
+        while let Some(entry) = walk.next() {
+            let (statements, others) = tally.visit(entry.node, entry.state, text);
+            walk.descend(|child| {
+                if child.is_statement() {
+                    statements
+                } else {
+                    others
                 }
-            }
+            });
         }
-        walk
+        tally
     }
 
-    fn visit(&mut self, item: Item<'a>, children: &mut Children<'a>, stack: &mut Vec<Item<'a>>) {
-        if item.counted {
-            let points = u64::from(cyclomatic::decision_points(item.node));
+    /// Counts one node; returns the places of its child statements and of its other
+    /// children.
+    fn visit(&mut self, node: AnyNodeRef<'a>, place: Place, text: &str) -> (Place, Place) {
+        if place.counted {
+            let points = u64::from(cyclomatic::decision_points(node));
             self.cyclomatic_total = self.cyclomatic_total.saturating_add(points);
-            if let Some(owner) = item.owner {
+            if let Some(owner) = place.owner {
                 let record = &mut self.functions[owner];
                 record.cyclomatic = record.cyclomatic.saturating_add(points);
             }
         }
-        let counted = item.counted && !cyclomatic::is_opaque(item.node);
-        if let Node::Stmt(_) = item.node {
-            self.nesting_depth = self.nesting_depth.max(item.depth);
+        if node.is_statement() {
+            self.nesting_depth = self.nesting_depth.max(place.depth);
         }
-        match item.node {
-            Node::Stmt(Stmt::FunctionDef(def)) => {
-                let in_scope = item.scope.map(|s| &self.scopes[s]);
-                let name = qualify(in_scope, def.name.as_str());
-                let nested = in_scope.is_some_and(|s| s.in_function);
-                let scope = self.scopes.len();
-                self.scopes.push(Scope {
-                    qualname: name.clone(),
-                    in_function: true,
-                });
-                let index = self.functions.len();
+        if let AnyNodeRef::StringLiteral(_)
+        | AnyNodeRef::BytesLiteral(_)
+        | AnyNodeRef::FString(_)
+        | AnyNodeRef::TString(_) = node
+        {
+            let range = node.range();
+            if text
+                .get(range.start().to_usize()..range.end().to_usize())
+                .is_some_and(|s| s.contains(['\n', '\r']))
+            {
+                self.multiline_strings.push(range);
+            }
+        }
+        let others = Place {
+            counted: place.counted && !cyclomatic::is_opaque(node),
+            ..place
+        };
+        let statements = Place {
+            depth: place.depth + 1,
+            ..others
+        };
+        let (owner, scope) = match node {
+            AnyNodeRef::StmtFunctionDef(def) => {
+                let (scope, name, nested) = self.open_scope(place.scope, def.name.as_str(), true);
                 self.functions.push(FunctionRecord {
                     def,
                     name,
                     nested,
                     cyclomatic: 1,
                 });
-                // The header (decorators, type parameters, defaults, annotations) is
-                // evaluated in the enclosing scope and belongs to no function's score.
-                children.nodes.clear();
-                for decorator in &def.decorator_list {
-                    children.visit_decorator(decorator);
-                }
-                if let Some(type_params) = &def.type_params {
-                    children.visit_type_params(type_params);
-                }
-                children.visit_parameters(&def.parameters);
-                if let Some(returns) = &def.returns {
-                    children.visit_annotation(returns);
-                }
-                push_all(
-                    stack,
-                    &children.nodes,
-                    Item {
-                        owner: None,
-                        counted,
-                        ..item
-                    },
-                );
-                for stmt in def.body.iter().rev() {
-                    stack.push(Item {
-                        node: Node::Stmt(stmt),
-                        owner: Some(index),
-                        scope: Some(scope),
-                        depth: item.depth + 1,
-                        counted,
-                    });
-                }
+                (Some(self.functions.len() - 1), scope)
             }
-            Node::Stmt(Stmt::ClassDef(class)) => {
-                let in_scope = item.scope.map(|s| &self.scopes[s]);
-                let scope = self.scopes.len();
-                self.scopes.push(Scope {
-                    qualname: qualify(in_scope, class.name.as_str()),
-                    in_function: in_scope.is_some_and(|s| s.in_function),
-                });
-                children.of(item.node);
-                for node in children.nodes.iter().rev() {
-                    let mut child = Item {
-                        node: *node,
-                        owner: None,
-                        counted,
-                        ..item
-                    };
-                    if let Node::Stmt(_) = node {
-                        child.scope = Some(scope);
-                        child.depth = item.depth + 1;
-                    }
-                    stack.push(child);
-                }
+            AnyNodeRef::StmtClassDef(class) => {
+                let (scope, _, _) = self.open_scope(place.scope, class.name.as_str(), false);
+                (None, scope)
             }
-            Node::Stmt(_) => {
-                children.of(item.node);
-                for node in children.nodes.iter().rev() {
-                    let depth = match node {
-                        Node::Stmt(_) => item.depth + 1,
-                        _ => item.depth,
-                    };
-                    stack.push(Item {
-                        node: *node,
-                        depth,
-                        counted,
-                        ..item
-                    });
-                }
-            }
-            Node::Expr(_) | Node::Pattern(_) => {
-                children.of(item.node);
-                push_all(stack, &children.nodes, Item { counted, ..item });
-            }
-        }
+            _ => return (statements, others),
+        };
+        // The body of a def or class is in its scope (and a def's body in its score); the
+        // header (decorators, type parameters, defaults, bases, annotations) is evaluated
+        // in the enclosing scope and belongs to no function's score.
+        let body = Place {
+            owner,
+            scope: Some(scope),
+            ..statements
+        };
+        let header = Place {
+            owner: None,
+            ..others
+        };
+        (body, header)
     }
-}
 
-fn push_all<'a>(stack: &mut Vec<Item<'a>>, nodes: &[Node<'a>], template: Item<'a>) {
-    stack.extend(nodes.iter().rev().map(|node| Item {
-        node: *node,
-        ..template
-    }));
+    /// Opens the scope of a `def` (`function`) or `class` named `name` inside the scope
+    /// `enclosing`: returns its index, its qualified name, and whether it is inside a
+    /// function.
+    fn open_scope(
+        &mut self,
+        enclosing: Option<usize>,
+        name: &str,
+        function: bool,
+    ) -> (usize, String, bool) {
+        let enclosing = enclosing.map(|s| &self.scopes[s]);
+        let qualname = qualify(enclosing, name);
+        let nested = enclosing.is_some_and(|s| s.in_function);
+        self.scopes.push(Scope {
+            qualname: qualname.clone(),
+            in_function: function || nested,
+        });
+        (self.scopes.len() - 1, qualname, nested)
+    }
 }
 
 /// Longest qualified name kept whole, in bytes: names of functions nested thousands

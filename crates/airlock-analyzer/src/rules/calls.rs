@@ -6,14 +6,14 @@
 //! severity. A denied callable that is passed or stored instead of called
 //! (`map(eval, lines)`, `f = os.system`) is reported too, where it is named.
 
-use ruff_python_ast::{AnyNodeRef, Expr, ExprContext, ExprRef};
+use ruff_python_ast::{self as ast, AnyNodeRef, ExprContext, ExprRef};
 use ruff_text_size::{Ranged, TextSize};
 
 use crate::policy::pattern_matches;
 use crate::result::Severity;
 use crate::walk::Entry;
 
-use super::{Checker, Family, Rule};
+use super::{argument, Checker, Family, Rule};
 
 pub const FAMILY: Family = Family {
     title: "calls",
@@ -424,24 +424,21 @@ pub(super) fn check(checker: &mut Checker, entry: &Entry) {
             // getattr(builtins, "eval") names eval without calling it.
             reference(checker, entry, ExprRef::Call(call), call.start());
         }
-        AnyNodeRef::ExprName(name) if name.ctx == ExprContext::Load => {
-            reference(checker, entry, ExprRef::Name(name), name.start());
-        }
-        AnyNodeRef::ExprAttribute(attribute) if attribute.ctx == ExprContext::Load => {
-            reference(
-                checker,
-                entry,
-                ExprRef::Attribute(attribute),
-                attribute.start(),
-            );
-        }
-        AnyNodeRef::ExprSubscript(subscript) if subscript.ctx == ExprContext::Load => {
-            reference(
-                checker,
-                entry,
-                ExprRef::Subscript(subscript),
-                subscript.start(),
-            );
+        AnyNodeRef::ExprName(ast::ExprName {
+            ctx: ExprContext::Load,
+            ..
+        })
+        | AnyNodeRef::ExprAttribute(ast::ExprAttribute {
+            ctx: ExprContext::Load,
+            ..
+        })
+        | AnyNodeRef::ExprSubscript(ast::ExprSubscript {
+            ctx: ExprContext::Load,
+            ..
+        }) => {
+            if let Some(expr) = entry.node.as_expr_ref() {
+                reference(checker, entry, expr, entry.node.start());
+            }
         }
         _ => {}
     }
@@ -482,17 +479,7 @@ fn reference(checker: &mut Checker, entry: &Entry, expr: ExprRef, offset: TextSi
 
 /// The path an open-like call opens, when it is a literal (or folds to one).
 fn literal_path(checker: &Checker, call: &ruff_python_ast::ExprCall) -> Option<String> {
-    let arg: &Expr = call.arguments.args.first().or_else(|| {
-        call.arguments
-            .keywords
-            .iter()
-            .find(|k| {
-                k.arg
-                    .as_ref()
-                    .is_some_and(|a| matches!(a.as_str(), "file" | "path" | "filename"))
-            })
-            .map(|k| &k.value)
-    })?;
+    let arg = argument(call, 0, &["file", "path", "filename"])?;
     let folded = checker.model.fold(arg)?;
     folded.as_str().map(str::to_string)
 }

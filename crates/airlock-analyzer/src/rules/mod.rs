@@ -28,7 +28,7 @@ use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
-use ruff_python_ast::{AnyNodeRef, ModModule};
+use ruff_python_ast::{AnyNodeRef, Expr, ModModule};
 use ruff_text_size::TextSize;
 
 use crate::policy::{CallMatcher, Policy};
@@ -222,7 +222,7 @@ pub fn markdown() -> String {
             code = rule.code,
             anchor = anchor(rule),
             name = rule.name,
-            severity = severity_name(rule.severity),
+            severity = rule.severity.as_str(),
             summary = rule.summary,
         );
     }
@@ -245,7 +245,7 @@ pub fn markdown() -> String {
                  **Instead.** {instead}\n",
                 code = rule.code,
                 name = rule.name,
-                severity = severity_name(rule.severity),
+                severity = rule.severity.as_str(),
                 summary = upper_first(rule.summary),
                 what = rule.what,
                 why = rule.why,
@@ -259,15 +259,6 @@ pub fn markdown() -> String {
 
 fn anchor(rule: &Rule) -> String {
     format!("{}-{}", rule.code.to_lowercase(), rule.name)
-}
-
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
 }
 
 fn upper_first(text: &str) -> String {
@@ -290,6 +281,22 @@ pub(crate) fn callee_in<'n>(
         .iter()
         .copied()
         .find(|n| callees.iter().any(|c| c == n))
+}
+
+/// A call's argument at position `index`, or else its first keyword argument named one of
+/// `names`.
+pub(crate) fn argument<'c>(
+    call: &'c ruff_python_ast::ExprCall,
+    index: usize,
+    names: &[&str],
+) -> Option<&'c Expr> {
+    call.arguments.args.get(index).or_else(|| {
+        call.arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| names.contains(&a.as_str())))
+            .map(|k| &k.value)
+    })
 }
 
 #[cfg(test)]

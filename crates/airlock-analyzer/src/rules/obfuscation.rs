@@ -12,7 +12,7 @@ use crate::policy::ModuleDecision;
 use crate::result::Severity;
 use crate::walk::{Entry, Walk};
 
-use super::{callee_in, Checker, Family, Rule};
+use super::{argument, callee_in, Checker, Family, Rule};
 
 pub const FAMILY: Family = Family {
     title: "obfuscation",
@@ -220,18 +220,9 @@ fn check_sink(checker: &mut Checker, call: &ast::ExprCall) {
     else {
         return;
     };
-    let arg = call.arguments.args.get(index).or_else(|| {
-        call.arguments
-            .keywords
-            .iter()
-            .find(|k| {
-                k.arg
-                    .as_ref()
-                    .is_some_and(|a| matches!(a.as_str(), "source" | "name" | "object"))
-            })
-            .map(|k| &k.value)
-    });
-    let Some(arg) = arg else { return };
+    let Some(arg) = argument(call, index, &["source", "name", "object"]) else {
+        return;
+    };
     if kind == Sink::Code {
         if let Some(decoder) = find_decoder(checker, arg) {
             checker.report(

@@ -7,13 +7,13 @@
 //! with the policy's `[thresholds]`.
 
 use ruff_python_ast::{self as ast, AnyNodeRef, Expr, Operator, Stmt, UnaryOp};
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextSize};
 
 use crate::result::Severity;
 use crate::semantic::Value;
-use crate::walk::{children, Entry};
+use crate::walk::{Entry, Walk};
 
-use super::{callee_in, Checker, Family, Rule};
+use super::{argument, callee_in, Checker, Family, Rule};
 
 pub const FAMILY: Family = Family {
     title: "resources",
@@ -246,7 +246,7 @@ pub(super) fn check(checker: &mut Checker, entry: &Entry, ancestors: &[AnyNodeRe
 fn comprehension(
     checker: &mut Checker,
     generators: &[ast::Comprehension],
-    offset: ruff_text_size::TextSize,
+    offset: TextSize,
     materialized: bool,
 ) {
     let Some(first) = generators.first() else {
@@ -272,34 +272,35 @@ fn comprehension(
     }
 }
 
-fn huge_iteration(checker: &mut Checker, n: f64, offset: ruff_text_size::TextSize) {
-    let limit = checker.policy.thresholds.iterations as f64;
-    if n > limit {
-        checker.report(
-            &HUGE_ITERATION,
-            offset,
-            format!(
-                "loop over {} iterations (threshold {})",
-                human(n),
-                human(limit)
-            ),
-        );
+/// Reports `rule` when `value` is above the threshold `limit`: the message is what
+/// `describe` makes of the value (written by [`human`]), then the threshold.
+fn above(
+    checker: &mut Checker,
+    rule: &Rule,
+    offset: TextSize,
+    value: f64,
+    limit: u64,
+    describe: impl FnOnce(String) -> String,
+) {
+    let limit = limit as f64;
+    if value > limit {
+        let message = format!("{} (threshold {})", describe(human(value)), human(limit));
+        checker.report(rule, offset, message);
     }
 }
 
-fn allocation(checker: &mut Checker, bytes: f64, offset: ruff_text_size::TextSize, what: &str) {
-    let limit = checker.policy.thresholds.allocation_bytes as f64;
-    if bytes > limit {
-        checker.report(
-            &HUGE_ALLOCATION,
-            offset,
-            format!(
-                "{what} of about {} bytes (threshold {})",
-                human(bytes),
-                human(limit)
-            ),
-        );
-    }
+fn huge_iteration(checker: &mut Checker, n: f64, offset: TextSize) {
+    let limit = checker.policy.thresholds.iterations;
+    above(checker, &HUGE_ITERATION, offset, n, limit, |n| {
+        format!("loop over {n} iterations")
+    });
+}
+
+fn allocation(checker: &mut Checker, bytes: f64, offset: TextSize, what: &str) {
+    let limit = checker.policy.thresholds.allocation_bytes;
+    above(checker, &HUGE_ALLOCATION, offset, bytes, limit, |bytes| {
+        format!("{what} of about {bytes} bytes")
+    });
 }
 
 fn binary(checker: &mut Checker, bin: &ast::ExprBinOp) {
@@ -350,7 +351,7 @@ fn integer(checker: &Checker, expr: &Expr) -> Option<f64> {
     checker.model.magnitude(expr)
 }
 
-fn huge_integer(checker: &mut Checker, base: f64, exponent: f64, offset: ruff_text_size::TextSize) {
+fn huge_integer(checker: &mut Checker, base: f64, exponent: f64, offset: TextSize) {
     let base = base.abs();
     if base <= 1.0 || exponent <= 0.0 {
         return;
@@ -358,32 +359,17 @@ fn huge_integer(checker: &mut Checker, base: f64, exponent: f64, offset: ruff_te
     huge_bits(checker, exponent * base.log2(), offset);
 }
 
-fn huge_bits(checker: &mut Checker, bits: f64, offset: ruff_text_size::TextSize) {
-    let limit = checker.policy.thresholds.integer_bits as f64;
-    if bits > limit {
-        checker.report(
-            &HUGE_INTEGER,
-            offset,
-            format!(
-                "integer of about {} bits (threshold {})",
-                human(bits),
-                human(limit)
-            ),
-        );
-    }
+fn huge_bits(checker: &mut Checker, bits: f64, offset: TextSize) {
+    let limit = checker.policy.thresholds.integer_bits;
+    above(checker, &HUGE_INTEGER, offset, bits, limit, |bits| {
+        format!("integer of about {bits} bits")
+    });
 }
 
 fn call_site(checker: &mut Checker, call: &ast::ExprCall) {
     let args = &call.arguments.args;
     let callees = checker.model.resolve(&*call.func);
     let is = |name: &str| callees.iter().any(|c| c == name);
-    let keyword = |name: &str| {
-        call.arguments
-            .keywords
-            .iter()
-            .find(|k| k.arg.as_ref().is_some_and(|a| a == name))
-            .map(|k| &k.value)
-    };
     let offset = call.start();
 
     // Infinite iterators consumed whole.
@@ -392,9 +378,9 @@ fn call_site(checker: &mut Checker, call: &ast::ExprCall) {
             matches!(&*call.func, Expr::Attribute(a) if a.attr.as_str() == "join").then_some("join")
         });
         if let Some(consumer) = consumer {
-            let bounded = (consumer == "collections.deque" && keyword("maxlen").is_some())
-                || (consumer == "numpy.fromiter"
-                    && (keyword("count").is_some() || args.len() >= 3));
+            let has = |name: &str| call.arguments.find_keyword(name).is_some();
+            let bounded = (consumer == "collections.deque" && has("maxlen"))
+                || (consumer == "numpy.fromiter" && (has("count") || args.len() >= 3));
             if !bounded {
                 if let Some(name) = infinite_iterator(checker, first) {
                     checker.report(
@@ -473,19 +459,10 @@ fn numpy_elements(
     is: &dyn Fn(&str) -> bool,
 ) -> Option<f64> {
     let args = &call.arguments.args;
-    let keyword = |name: &str| {
-        call.arguments
-            .keywords
-            .iter()
-            .find(|k| k.arg.as_ref().is_some_and(|a| a == name))
-            .map(|k| &k.value)
-    };
     let shape = |expr: &Expr| -> Option<f64> {
         match expr {
             Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
-                elts.iter()
-                    .map(|e| checker.model.magnitude(e))
-                    .try_fold(1.0, |acc, n| Some(acc * n?))
+                product(checker, elts)
             }
             e => checker.model.magnitude(e),
         }
@@ -494,39 +471,23 @@ fn numpy_elements(
         .iter()
         .any(|n| is(n))
     {
-        return shape(args.first().or_else(|| keyword("shape"))?);
+        return shape(argument(call, 0, &["shape"])?);
     }
     if is("numpy.arange") {
-        let values: Vec<f64> = args
-            .iter()
-            .map(|a| checker.model.magnitude(a))
-            .collect::<Option<_>>()?;
-        return match values[..] {
-            [stop] => Some(stop),
-            [start, stop] => Some(stop - start),
-            [start, stop, step] if step != 0.0 => Some((stop - start) / step),
-            _ => None,
-        };
+        return steps(checker, args);
     }
     if is("numpy.linspace") {
-        return checker
-            .model
-            .magnitude(args.get(2).or_else(|| keyword("num"))?);
+        return checker.model.magnitude(argument(call, 2, &["num"])?);
     }
     if is("numpy.eye") || is("numpy.identity") {
         let n = checker.model.magnitude(args.first()?)?;
-        let m = args
-            .get(1)
-            .or_else(|| keyword("M"))
+        let m = argument(call, 1, &["M"])
             .and_then(|a| checker.model.magnitude(a))
             .unwrap_or(n);
         return Some(n * m);
     }
     if is("numpy.random.rand") || is("numpy.random.randn") {
-        return args
-            .iter()
-            .map(|a| checker.model.magnitude(a))
-            .try_fold(1.0, |acc, n| Some(acc * n?));
+        return product(checker, args);
     }
     let sized = [
         "numpy.random.random",
@@ -538,28 +499,39 @@ fn numpy_elements(
         "numpy.random.choice",
     ];
     if sized.iter().any(|n| is(n)) {
-        return shape(keyword("size")?);
+        return shape(&call.arguments.find_keyword("size")?.value);
     }
     None
+}
+
+/// The product of constant expressions.
+fn product(checker: &Checker, exprs: &[Expr]) -> Option<f64> {
+    exprs
+        .iter()
+        .map(|e| checker.model.magnitude(e))
+        .try_fold(1.0, |acc, n| Some(acc * n?))
+}
+
+/// The number of steps of `range(…)` or `numpy.arange(…)` with constant arguments
+/// (negative for an empty range).
+fn steps(checker: &Checker, args: &[Expr]) -> Option<f64> {
+    let values: Vec<f64> = args
+        .iter()
+        .map(|a| checker.model.magnitude(a))
+        .collect::<Option<_>>()?;
+    match values[..] {
+        [stop] => Some(stop),
+        [start, stop] => Some(stop - start),
+        [start, stop, step] if step != 0.0 => Some((stop - start) / step),
+        _ => None,
+    }
 }
 
 /// The length of `range(…)` with constant bounds.
 fn range_length(checker: &Checker, expr: &Expr) -> Option<f64> {
     let Expr::Call(call) = expr else { return None };
     callee_in(checker.model, call, &["range"])?;
-    let values: Vec<f64> = call
-        .arguments
-        .args
-        .iter()
-        .map(|a| checker.model.magnitude(a))
-        .collect::<Option<_>>()?;
-    let n = match values[..] {
-        [stop] => stop,
-        [start, stop] => stop - start,
-        [start, stop, step] if step != 0.0 => (stop - start) / step,
-        _ => return None,
-    };
-    Some(n.max(0.0))
+    Some(steps(checker, &call.arguments.args)?.max(0.0))
 }
 
 /// The name of the endless iterator `expr` creates, if it does.
@@ -632,7 +604,7 @@ fn ended_by_exception(node: AnyNodeRef, body: &[Stmt], ancestors: &[AnyNodeRef])
         });
     guarded
         && body.iter().any(|stmt| {
-            crate::walk::Walk::new(AnyNodeRef::from(stmt))
+            Walk::new(AnyNodeRef::from(stmt))
                 .take(SCAN_BUDGET)
                 .any(|e| {
                     matches!(
@@ -669,14 +641,15 @@ fn always_true(test: &Expr) -> bool {
 /// Nested functions, classes and lambdas do not count. On very large bodies, assumes an
 /// exit (no finding rather than a slow one).
 fn has_exit(checker: &Checker, body: &[Stmt]) -> bool {
-    let mut stack: Vec<(AnyNodeRef, bool)> = body
-        .iter()
-        .rev()
-        .map(|s| (AnyNodeRef::from(s), false))
-        .collect();
-    let mut buffer = Vec::new();
+    // Each node carries whether it is inside a loop nested in this one.
+    let mut walk = Walk::with_state(body.iter().map(AnyNodeRef::from), false);
     let mut seen = 0;
-    while let Some((node, nested_loop)) = stack.pop() {
+    while let Some(Entry {
+        node,
+        state: nested_loop,
+        ..
+    }) = walk.next()
+    {
         seen += 1;
         if seen > SCAN_BUDGET {
             return true;
@@ -699,15 +672,9 @@ fn has_exit(checker: &Checker, body: &[Stmt]) -> bool {
             }
             AnyNodeRef::StmtFunctionDef(_)
             | AnyNodeRef::StmtClassDef(_)
-            | AnyNodeRef::ExprLambda(_) => continue,
+            | AnyNodeRef::ExprLambda(_) => walk.skip_children(),
+            AnyNodeRef::StmtFor(_) | AnyNodeRef::StmtWhile(_) => walk.descend(|_| true),
             _ => {}
-        }
-        let nested =
-            nested_loop || matches!(node, AnyNodeRef::StmtFor(_) | AnyNodeRef::StmtWhile(_));
-        buffer.clear();
-        children(node, &mut buffer);
-        for &child in buffer.iter().rev() {
-            stack.push((child, nested));
         }
     }
     false

@@ -80,52 +80,52 @@ pub fn check(complexity: &Complexity, policy: &Policy) -> Vec<Issue> {
     let t = policy.thresholds();
     let mut issues = Vec::new();
     for function in &complexity.functions {
-        if function.cyclomatic > t.cyclomatic {
-            issues.push(issue(
-                &CYCLOMATIC,
-                function.line,
-                0,
-                format!(
-                    "function `{}` has cyclomatic complexity {} (threshold {})",
-                    function.name, function.cyclomatic, t.cyclomatic
-                ),
-            ));
-        }
-        if function.cognitive > t.cognitive {
-            issues.push(issue(
-                &COGNITIVE,
-                function.line,
-                0,
-                format!(
-                    "function `{}` has cognitive complexity {} (threshold {})",
-                    function.name, function.cognitive, t.cognitive
-                ),
-            ));
-        }
-    }
-    if complexity.nesting_depth > t.nesting {
-        issues.push(issue(
-            &NESTING,
-            1,
-            0,
-            format!(
-                "blocks nested {} deep (threshold {})",
-                complexity.nesting_depth, t.nesting
-            ),
+        let name = &function.name;
+        issues.extend(above(
+            &CYCLOMATIC,
+            function.line,
+            function.cyclomatic,
+            t.cyclomatic,
+            |v| format!("function `{name}` has cyclomatic complexity {v}"),
+        ));
+        issues.extend(above(
+            &COGNITIVE,
+            function.line,
+            function.cognitive,
+            t.cognitive,
+            |v| format!("function `{name}` has cognitive complexity {v}"),
         ));
     }
-    if complexity.lines_of_code > t.lines_of_code {
-        issues.push(issue(
-            &LINES_OF_CODE,
-            1,
-            0,
-            format!(
-                "{} lines of code (threshold {})",
-                complexity.lines_of_code, t.lines_of_code
-            ),
-        ));
-    }
+    issues.extend(above(
+        &NESTING,
+        1,
+        complexity.nesting_depth,
+        t.nesting,
+        |v| format!("blocks nested {v} deep"),
+    ));
+    issues.extend(above(
+        &LINES_OF_CODE,
+        1,
+        complexity.lines_of_code,
+        t.lines_of_code,
+        |v| format!("{v} lines of code"),
+    ));
     issues
+}
+
+/// An issue of `rule` at the start of `line` when `value` is above the threshold `limit`:
+/// the message is what `describe` makes of the value, then the threshold.
+fn above(
+    rule: &Rule,
+    line: u32,
+    value: u32,
+    limit: u32,
+    describe: impl FnOnce(u32) -> String,
+) -> Option<Issue> {
+    (value > limit).then(|| {
+        let message = format!("{} (threshold {limit})", describe(value));
+        issue(rule, line, 0, message)
+    })
 }
 
 #[cfg(test)]

@@ -813,15 +813,12 @@ fn big_int_magnitude(token: &str) -> f64 {
 mod tests {
     use super::*;
 
+    use crate::semantic::tests::model_and_last;
+
     fn fold(code: &str) -> Option<Folded> {
-        let module = ruff_python_parser::parse_module(code)
-            .expect("parses")
-            .into_syntax();
-        let model = Model::build(&module);
-        let ast::Stmt::Expr(last) = module.body.last().expect("a statement") else {
-            panic!("last statement is not an expression")
-        };
-        model.fold(&last.value)
+        let mut folded = None;
+        model_and_last(code, |model, expr| folded = model.fold(expr));
+        folded
     }
 
     fn text(code: &str) -> Option<String> {
