@@ -37,14 +37,20 @@ pub fn main(args: BenchArgs) -> i32 {
         timeout: 30.0,
         ..Default::default()
     };
-    let spec = match req.to_spec(&python, &Policy::default()) {
+    // The sandbox of a real run (binds, limits, every layer), but the very command the
+    // bare side runs: the jail's own cost, not the runner's.
+    let mut spec = match req.to_spec(&python, &Policy::default()) {
         Ok(s) => s,
         Err(e) => return crate::internal_error(e),
     };
+    spec.args = [python.executable.to_string_lossy().as_ref(), "-B", "-s", "-c", "pass"]
+        .map(String::from)
+        .to_vec();
+    spec.channel = None;
     let bare = || -> Result<Duration, String> {
         let t = Instant::now();
         let status = std::process::Command::new(&python.executable)
-            .args(["-B", "-s", "-c", "pass"])
+            .args(&spec.args[1..])
             .env_clear()
             .envs(spec.env.iter().cloned())
             .stdin(std::process::Stdio::null())
