@@ -43,9 +43,15 @@ pub fn main(args: BenchArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return crate::internal_error(e),
     };
-    spec.args = [python.executable.to_string_lossy().as_ref(), "-B", "-s", "-c", "pass"]
-        .map(String::from)
-        .to_vec();
+    spec.args = [
+        python.executable.to_string_lossy().as_ref(),
+        "-B",
+        "-s",
+        "-c",
+        "pass",
+    ]
+    .map(String::from)
+    .to_vec();
     spec.channel = None;
     let bare = || -> Result<Duration, String> {
         let t = Instant::now();
