@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::common::{bare_python, run_json, Run};
-use crate::{assert_ran, assert_secret_absent, fill, py, Secret};
+use crate::common::{bare_python, Run};
+use crate::{assert_printed, assert_secret_absent, fill, py, run_probe, Secret};
 
 /// Panic unless airlock printed exactly one line: one JSON object, newline-terminated.
 #[track_caller]
@@ -25,8 +25,7 @@ fn assert_one_json_line(run: &Run) {
 /// Run `code` with `flags`: it ran to its end and airlock printed exactly one line.
 #[track_caller]
 fn run_one_line(code: &str, flags: &[&str]) -> Run {
-    let run = run_json(code, flags);
-    assert_ran(&run);
+    let run = run_probe(code, flags);
     assert_one_json_line(&run);
     run
 }
@@ -129,11 +128,7 @@ fn forged_frames_on_shared_descriptors_are_ignored() {
     assert_ne!(run.result["sandbox"]["landlock"], "none");
     // Only the runner's channel (fd 1000) takes writes, and the host decodes what
     // arrives there as untrusted frames: the supervisor's report pipe is out of reach.
-    assert!(
-        run.stdout().contains("WROTE FDS [1000]"),
-        "{}",
-        run.stdout()
-    );
+    assert_printed(&run, "WROTE FDS [1000]");
 }
 
 /// Terminal escapes (OSC 52 clipboard write, title, clear screen, C0 and DEL),

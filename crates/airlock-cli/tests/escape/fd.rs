@@ -8,8 +8,8 @@ use std::process::Command;
 
 use crate::common::{host_python, run_json_cmd, Run};
 use crate::{
-    airlock_argv, assert_bare_ran, assert_ran, assert_secret_absent, fill, lines_with, marker, py,
-    Secret, TempDir,
+    airlock_argv, assert_bare_ran, assert_printed, assert_ran, assert_secret_absent, fill,
+    lines_with, marker, py, Secret, TempDir,
 };
 
 /// Host-side launcher: leaks `cfg.leak` ([path, fd number]) as inheritable descriptors,
@@ -215,11 +215,7 @@ fn terminal_of_the_caller_is_not_passed_in() {
     let (secret, launch) = Launch::new("fd-tty");
     let run = launch.sandboxed(&secret, true);
     for fd in 0..3 {
-        assert!(
-            run.stdout().contains(&format!("ISATTY {fd} False")),
-            "{}",
-            run.stdout()
-        );
+        assert_printed(&run, &format!("ISATTY {fd} False"));
     }
     assert!(
         lines_with(run.stdout(), "TIOCSTI ")

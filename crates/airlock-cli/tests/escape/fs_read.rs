@@ -4,8 +4,8 @@
 //! The canaries are world-readable unless the test says otherwise, so that file
 //! permissions cannot be what stops the read: only the sandbox's mount view can.
 
-use crate::common::{bare_python, run_json, Run};
-use crate::{assert_bare_ran, assert_ran, assert_secret_absent, fill, lines_with, py, Secret};
+use crate::common::{bare_python, Run};
+use crate::{assert_bare_ran, assert_secret_absent, fill, lines_with, py, run_probe, Secret};
 
 /// Shared by the probes below: `attempt` prints what a reader got (`READ how …`) or how
 /// it failed (`DENIED how …`); `read` reads a whole file.
@@ -96,8 +96,7 @@ fn probe(template: &str, target: &str) -> String {
 /// secret shows nowhere in its output.
 #[track_caller]
 fn run_sandboxed(template: &str, secret: &Secret) -> Run {
-    let run = run_json(&probe(template, secret.path_str()), &[]);
-    assert_ran(&run);
+    let run = run_probe(&probe(template, secret.path_str()), &[]);
     assert_secret_absent(&run, secret);
     run
 }
@@ -160,21 +159,25 @@ fn twin_bare_python_reads_the_canary() {
     require_root!();
     let secret = Secret::open("fsread-twin");
     let direct = assert_bare_ran(&bare_python(&probe(DIRECT, secret.path_str())));
-    for how in ["open", "libc.open+read", "mmap", "sendfile"] {
-        assert!(
-            lines_with(&direct, &format!("READ {how} "))
-                .iter()
-                .any(|l| l.contains(&secret.value)),
-            "unsandboxed, {how} must read the canary: {direct}"
-        );
-    }
     let indirect = assert_bare_ran(&bare_python(&probe(INDIRECT, secret.path_str())));
-    for how in ["/proc/self/root", "dotdot", "climbed", "openat"] {
+    // DIRECT names a reader then a space; INDIRECT's /proc names run on into the path.
+    let readers = [
+        (&direct, "open "),
+        (&direct, "libc.open+read "),
+        (&direct, "mmap "),
+        (&direct, "sendfile "),
+        (&indirect, "/proc/self/root"),
+        (&indirect, "dotdot"),
+        (&indirect, "climbed"),
+        (&indirect, "openat"),
+    ];
+    for (text, how) in readers {
         assert!(
-            lines_with(&indirect, &format!("READ {how}"))
+            lines_with(text, &format!("READ {how}"))
                 .iter()
                 .any(|l| l.contains(&secret.value)),
-            "unsandboxed, {how} must read the canary: {indirect}"
+            "unsandboxed, {} must read the canary: {text}",
+            how.trim_end()
         );
     }
 }
@@ -208,8 +211,7 @@ fn host_etc_and_home_secrets_are_not_readable() {
         host_hashes.iter().any(|l| l.starts_with("/etc/passwd ")),
         "the twin must see the host's files: {host}"
     );
-    let run = run_json(HASHES, &[]);
-    assert_ran(&run);
+    let run = run_probe(HASHES, &[]);
     for line in host_hashes {
         let hash = line.rsplit(' ').next().unwrap();
         assert!(
@@ -256,8 +258,7 @@ print("PROBE-RAN")
         pub_ = py(public.to_str().unwrap()),
         rel = py(secret.path_str().trim_start_matches('/')),
     );
-    let run = run_json(&code, &["--allow-read", public.to_str().unwrap()]);
-    assert_ran(&run);
+    let run = run_probe(&code, &["--allow-read", public.to_str().unwrap()]);
     assert!(
         run.stdout().contains(&public_value),
         "the granted file must be readable (else this test proves nothing): {}",

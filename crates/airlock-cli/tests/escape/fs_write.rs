@@ -2,13 +2,14 @@
 //! Oracles: fingerprints (contents, mode, owner, times) of host files unchanged; no
 //! planted file on the host; the next run finds nothing.
 
+use std::fmt::Debug;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::common::{bare_python, run_json, Run};
+use crate::common::{bare_python, Run};
 use crate::{
     assert_bare_ran, assert_no_line_with, assert_ran, fill, fingerprint_dir, lines_with, marker,
-    py, run_json_env, Fingerprint, TempDir,
+    py, py_bool, py_list, run_json_env, run_probe, Fingerprint, TempDir,
 };
 
 /// The host interpreter's files, as the host sees them.
@@ -99,8 +100,7 @@ fn interpreter_stdlib_and_site_packages_stay_unchanged() {
     let files = [&py_.exe, &py_.os_py];
     let before: Vec<Fingerprint> = files.iter().map(|p| Fingerprint::of(p)).collect();
     let m = marker();
-    let run = run_json(&probe(TAMPER, &[("MARKER", py(&m))]), &[]);
-    assert_ran(&run);
+    let run = run_probe(&probe(TAMPER, &[("MARKER", py(&m))]), &[]);
     // Planted files are removed before judging, so a failure leaves the host clean.
     let planted: Vec<PathBuf> = [&py_.stdlib, &py_.purelib]
         .iter()
@@ -196,11 +196,10 @@ fn read_only_grant_cannot_be_modified() {
     require_root!();
     let (_dir, grant) = modifiable_dir("fswrite-grant");
     let before = fingerprint_dir(&grant);
-    let run = run_json(
+    let run = run_probe(
         &modify_probe(&grant),
         &["--allow-read", grant.to_str().unwrap()],
     );
-    assert_ran(&run);
     assert_eq!(before, fingerprint_dir(&grant), "{}", run.stdout());
     assert_no_line_with(&run, "DONE ");
 }
@@ -247,13 +246,11 @@ print("PROBE-RAN")
 "#;
 
 fn persist_probe(m: &str, dirs: &[&str], sysv: bool, find: bool) -> String {
-    let py_bool = |b: bool| if b { "True" } else { "False" }.to_string();
-    let dirs = format!("[{}]", dirs.iter().map(py).collect::<Vec<_>>().join(", "));
     fill(
         PERSIST,
         &[
             ("MARKER", py(m)),
-            ("DIRS", dirs),
+            ("DIRS", py_list(dirs)),
             ("SYSV", py_bool(sysv)),
             ("FIND", py_bool(find)),
         ],
@@ -278,8 +275,7 @@ fn next_run_finds_nothing_of_the_last() {
     require_root!();
     let m = format!("{}{:08x}", marker(), std::process::id());
     let dirs = ["/tmp", "/work", "/dev/shm", "/var/tmp"];
-    let plant = run_json(&persist_probe(&m, &dirs, true, false), &[]);
-    assert_ran(&plant);
+    let plant = run_probe(&persist_probe(&m, &dirs, true, false), &[]);
     assert!(
         lines_with(plant.stdout(), "PLANTED ").len() >= 4,
         "the first run must manage to leave things in its own writable places: {}",
@@ -297,8 +293,7 @@ fn next_run_finds_nothing_of_the_last() {
     };
     let sysvipc = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
     assert!(!key_line(&sysvipc), "the run's SysV segment is on the host");
-    let find = run_json(&persist_probe(&m, &dirs, true, true), &[]);
-    assert_ran(&find);
+    let find = run_probe(&persist_probe(&m, &dirs, true, true), &[]);
     assert!(
         lines_with(find.stdout(), "FOUND ").is_empty(),
         "the next run found what the last one left: {}",
@@ -408,6 +403,17 @@ fn privileged_files_left_by_a_run(tag: &str) -> (Vec<(PathBuf, u32)>, Vec<PathBu
     (suid, devices, run)
 }
 
+/// Panic, showing the probe's output, if `found` (`what` the run left on the host) is
+/// not empty.
+#[track_caller]
+fn assert_none_left<T: Debug>(found: &[T], what: &str, run: &Run) {
+    assert!(
+        found.is_empty(),
+        "{what} on the host: {found:?}\n{}",
+        run.stdout()
+    );
+}
+
 #[test]
 #[cfg_attr(
     not_root,
@@ -416,11 +422,7 @@ fn privileged_files_left_by_a_run(tag: &str) -> (Vec<(PathBuf, u32)>, Vec<PathBu
 fn granted_write_dir_gets_no_device_nodes() {
     require_root!();
     let (_, devices, run) = privileged_files_left_by_a_run("fswrite-dev");
-    assert!(
-        devices.is_empty(),
-        "device nodes on the host: {devices:?}\n{}",
-        run.stdout()
-    );
+    assert_none_left(&devices, "device nodes", &run);
 }
 
 #[test]
@@ -431,11 +433,7 @@ fn granted_write_dir_gets_no_device_nodes() {
 fn granted_write_dir_gets_no_setuid_files() {
     require_root!();
     let (suid, _, run) = privileged_files_left_by_a_run("fswrite-suid");
-    assert!(
-        suid.is_empty(),
-        "setuid/setgid files on the host: {suid:?}\n{}",
-        run.stdout()
-    );
+    assert_none_left(&suid, "setuid/setgid files", &run);
 }
 
 /// The twin: unsandboxed, the probe does leave setuid files and device nodes (a null

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::common::{bare_python, run_json, Run};
 use crate::{
-    assert_bare_ran, assert_no_line_with, assert_ran, bare_python_env, lines_with, marker, py,
-    run_json_env, wait_for_thread, with_name_thread, TempDir, RAN,
+    assert_bare_ran, assert_no_line_with, assert_not_shown, assert_printed, assert_ran,
+    bare_python_env, lines_with, marker, py, py_list, run_json_env, run_probe, spawn_run,
+    wait_for_thread, with_name_thread, TempDir, RAN,
 };
 
 const ENVIRONMENT: &str = r#"
@@ -45,7 +46,7 @@ fn host_environment_is_not_visible() {
         "the granted variable must show (else the probe sees no environment): {}",
         run.stdout()
     );
-    assert!(!run.everything().contains(&secret), "{}", run.stdout());
+    assert_not_shown(&run, &secret);
 }
 
 /// The twin: unsandboxed, the same probe shows the secret variable.
@@ -94,14 +95,13 @@ fn host_hostname() -> String {
 fn hostname_is_the_sandbox_s_own() {
     require_root!();
     let host = host_hostname();
-    let run = run_json(HOSTNAME, &[]);
-    assert_ran(&run);
+    let run = run_probe(HOSTNAME, &[]);
     for key in ["HOSTNAME ", "NODENAME ", "PROCHOST ", "ETCHOST "] {
         let v = lines_with(run.stdout(), key);
         assert_eq!(v, ["airlock"], "{key}{}", run.stdout());
     }
     if host != "airlock" && host.len() >= 4 {
-        assert!(!run.everything().contains(&host), "{}", run.stdout());
+        assert_not_shown(&run, &host);
     }
 }
 
@@ -127,9 +127,9 @@ const IDS: [&str; 5] = [
 
 fn read_ids_probe(paths: &[&str]) -> String {
     format!(
-        "for p in [{}]:\n    try:\n        print('ID', p, open(p).read().strip())\n    \
+        "for p in {}:\n    try:\n        print('ID', p, open(p).read().strip())\n    \
          except OSError as e:\n        print('DENIED', p, e.errno)\nprint('{RAN}')",
-        paths.iter().map(py).collect::<Vec<_>>().join(", ")
+        py_list(paths)
     )
 }
 
@@ -147,10 +147,9 @@ fn host_ids(paths: &[&str]) -> Vec<String> {
 #[track_caller]
 fn assert_host_ids_hidden(paths: &[&str]) {
     let ids = host_ids(paths);
-    let run = run_json(&read_ids_probe(paths), &[]);
-    assert_ran(&run);
+    let run = run_probe(&read_ids_probe(paths), &[]);
     for id in &ids {
-        assert!(!run.everything().contains(id.as_str()), "{}", run.stdout());
+        assert_not_shown(&run, id);
     }
 }
 
@@ -219,9 +218,8 @@ fn sys_is_absent_and_dev_holds_only_the_harmless_devices() {
     let allowed = [
         "null", "zero", "full", "random", "urandom", "shm", "fd", "stdin", "stdout", "stderr",
     ];
-    let run = run_json(DEVICES, &[]);
-    assert_ran(&run);
-    assert!(run.stdout().contains("SYS False"), "{}", run.stdout());
+    let run = run_probe(DEVICES, &[]);
+    assert_printed(&run, "SYS False");
     assert_no_line_with(&run, "OPENED ");
     let listing = lines_with(run.stdout(), "DEV ")[0];
     let shown: Vec<&str> = listing
@@ -261,8 +259,7 @@ print("PROBE-RAN")
 fn mount_table_and_cgroup_show_no_unbound_host_paths() {
     require_root!();
     let dir = TempDir::new("info-mounts");
-    let run = run_json(MOUNTS, &[]);
-    assert_ran(&run);
+    let run = run_probe(MOUNTS, &[]);
     let text = run.everything();
     let host_paths = [
         dir.path().to_string_lossy().into_owned(),
@@ -345,7 +342,7 @@ fn another_run_s_files_sockets_and_processes_are_invisible() {
     let secret = format!("{}-secret", marker());
     let ready = marker();
     let victim_code = with_name_thread(VICTIM, &[("SECRET", py(&secret)), ("READY", py(&ready))]);
-    let victim = std::thread::spawn(move || run_json(&victim_code, &["--timeout", "20"]));
+    let victim = spawn_run(victim_code, &["--timeout", "20"]);
     // Snoop once the victim has left its traces (its thread name shows on the host).
     let started = wait_for_thread(&ready, Duration::from_secs(10));
     let snoop: Run = run_json(SNOOP, &[]);
@@ -403,7 +400,7 @@ fn another_run_s_file_accesses_are_not_observable() {
     require_root!();
     let ready = marker();
     let watcher_code = with_name_thread(WATCH, &[("READY", py(&ready))]);
-    let watcher = std::thread::spawn(move || run_json(&watcher_code, &[]));
+    let watcher = spawn_run(watcher_code, &[]);
     assert!(wait_for_thread(&ready, Duration::from_secs(10)));
     // Another tenant imports a module nothing else in the suite uses.
     let victim = run_json("import colorsys\nprint('PROBE-RAN')", &[]);

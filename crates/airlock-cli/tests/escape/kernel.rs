@@ -4,8 +4,8 @@
 //! EPERM, or the process is killed; an EINVAL/EFAULT/ENOTTY would mean the kernel
 //! looked at the arguments, i.e. the surface was reached.
 
-use crate::common::{bare_python, run_json};
-use crate::{assert_bare_ran, assert_ran, fill, lines_with, Run};
+use crate::common::bare_python;
+use crate::{assert_bare_ran, fill, lines_with, run_probe, Run};
 
 /// Runs every `(name, number, args)` of CALLS in its own child; prints
 /// `CALL name rc ERRNO` or `CALL name killed SIG`.
@@ -77,8 +77,7 @@ fn probe(calls: &str) -> String {
 /// Run the calls in the sandbox; panic naming every call that reached the kernel.
 #[track_caller]
 fn assert_all_blocked(calls: &str) -> Run {
-    let run = run_json(&probe(calls), &[]);
-    assert_ran(&run);
+    let run = run_probe(&probe(calls), &[]);
     let lines = lines_with(run.stdout(), "CALL ");
     let expected = calls.matches("(\"").count();
     assert!(
@@ -315,8 +314,7 @@ print("PROBE-RAN")
 )]
 fn x32_and_int80_entries_are_refused() {
     require_root!();
-    let run = run_json(ENTRIES, &[]);
-    assert_ran(&run);
+    let run = run_probe(ENTRIES, &[]);
     let lines = lines_with(run.stdout(), "CALL ");
     assert_eq!(lines.len(), 5, "{}", run.stdout());
     assert_none_reached(&lines);

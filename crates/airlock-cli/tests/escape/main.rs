@@ -35,9 +35,10 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::Run;
+use common::{run_json, Run};
 
 /// What every probe prints last.
 pub const RAN: &str = "PROBE-RAN";
@@ -58,6 +59,25 @@ pub fn assert_ran(run: &Run) {
     );
 }
 
+/// Run the probe `code` sandboxed (`airlock run --json FLAGS`); panic unless it ran to
+/// its end ([`assert_ran`]).
+#[track_caller]
+pub fn run_probe(code: &str, flags: &[&str]) -> Run {
+    let run = run_json(code, flags);
+    assert_ran(&run);
+    run
+}
+
+/// Start `run_json(code, flags)` on a thread of its own (a run the test watches, or
+/// attacks, from the host while it goes on).
+pub fn spawn_run(code: String, flags: &[&str]) -> JoinHandle<Run> {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    std::thread::spawn(move || {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        run_json(&code, &flags)
+    })
+}
+
 /// Panic unless `text` (bare probe output) shows the probe ran.
 #[track_caller]
 pub fn assert_bare_ran(out: &Output) -> String {
@@ -73,6 +93,16 @@ pub fn assert_bare_ran(out: &Output) -> String {
 /// A Python string literal for `s` (JSON string syntax is valid Python).
 pub fn py(s: impl AsRef<str>) -> String {
     serde_json::to_string(s.as_ref()).expect("encode string")
+}
+
+/// A Python list literal of the strings `items`.
+pub fn py_list(items: &[&str]) -> String {
+    format!("[{}]", items.iter().map(py).collect::<Vec<_>>().join(", "))
+}
+
+/// A Python bool literal.
+pub fn py_bool(b: bool) -> String {
+    if b { "True" } else { "False" }.to_string()
 }
 
 /// Replace each `@NAME@` in a probe template with its value (already Python source).
@@ -205,6 +235,13 @@ pub fn assert_secret_absent(run: &Run, secret: &Secret) {
         "the host secret leaked into the sandbox's output: {:#}",
         run.result
     );
+}
+
+/// Panic if `value` (something only the host holds) shows in what the caller of the
+/// sandbox sees.
+#[track_caller]
+pub fn assert_not_shown(run: &Run, value: &str) {
+    assert!(!run.everything().contains(value), "{}", run.stdout());
 }
 
 /// What a host file is: contents hash, size, mode, owner, times, inode.
@@ -386,6 +423,17 @@ pub fn assert_ended_within(run: &Run, timeout_secs: f64) {
     );
 }
 
+/// The host charged the run no more than `limit_mb` MB of memory at its peak (5 %
+/// slack); `what` names the run in the message.
+#[track_caller]
+pub fn assert_memory_within(run: &Run, limit_mb: u64, what: &str) {
+    let used = run.result["memory_used_mb"].as_f64().unwrap();
+    assert!(
+        used <= limit_mb as f64 * 1.05,
+        "{what}: peak {used} MB above the {limit_mb} MB limit"
+    );
+}
+
 /// Lines of probe output that start with `prefix`, prefix removed.
 pub fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines()
@@ -402,6 +450,12 @@ pub fn assert_no_line_with(run: &Run, prefix: &str) {
         "{}",
         run.stdout()
     );
+}
+
+/// Panic unless the probe printed `text`.
+#[track_caller]
+pub fn assert_printed(run: &Run, text: &str) {
+    assert!(run.stdout().contains(text), "{}", run.stdout());
 }
 
 /// Run the host interpreter with extra environment (a bare twin that needs it).
@@ -489,6 +543,11 @@ def name_thread(name):
 /// A probe that names its threads: `template` filled with `vars`, after [`NAME_THREAD`].
 pub fn with_name_thread(template: &str, vars: &[(&str, String)]) -> String {
     format!("{NAME_THREAD}\n{}", fill(template, vars))
+}
+
+/// A probe whose `@MARKER@` is the thread name `m` (see [`with_name_thread`]).
+pub fn with_marker(template: &str, m: &str) -> String {
+    with_name_thread(template, &[("MARKER", py(m))])
 }
 
 /// Host task directories (`/proc/PID/task/TID`) of threads named `m`.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::common::{bare_python, run_json, Run};
 use crate::{
-    assert_bare_ran, assert_no_line_with, assert_ran, fill, lines_with, marker, py, TcpTrap,
-    TempDir, UdpTrap, TRAP_WAIT,
+    assert_bare_ran, assert_no_line_with, assert_printed, assert_ran, fill, lines_with, marker, py,
+    py_bool, run_probe, spawn_run, TcpTrap, TempDir, UdpTrap, TRAP_WAIT,
 };
 
 /// Shared by the probes below (which import `errno`): `attempt` prints whether a dial got
@@ -96,8 +96,7 @@ fn host_loopback_tcp_listeners_see_nothing() {
         tcp6: v6.as_ref().map(|t| t.port),
         ..Default::default()
     };
-    let run = run_json(&dial(&targets), &[]);
-    assert_ran(&run);
+    let run = run_probe(&dial(&targets), &[]);
     assert!(!v4.saw_connection(TRAP_WAIT), "{}", run.stdout());
     if let Some(v6) = v6 {
         assert!(!v6.saw_connection(TRAP_WAIT), "{}", run.stdout());
@@ -119,8 +118,7 @@ fn host_loopback_udp_sees_nothing() {
         udp4: Some(trap.port),
         ..Default::default()
     };
-    let run = run_json(&dial(&targets), &[]);
-    assert_ran(&run);
+    let run = run_probe(&dial(&targets), &[]);
     assert!(!trap.saw_datagram(TRAP_WAIT), "{}", run.stdout());
 }
 
@@ -171,10 +169,9 @@ fn host_abstract_unix_socket_sees_nothing() {
         abstract_name: Some(name),
         ..Default::default()
     };
-    let run = run_json(&dial(&targets), &[]);
-    assert_ran(&run);
+    let run = run_probe(&dial(&targets), &[]);
     assert!(!trap.saw_connection(TRAP_WAIT), "{}", run.stdout());
-    assert!(run.stdout().contains("FAILED abstract"), "{}", run.stdout());
+    assert_printed(&run, "FAILED abstract");
 }
 
 /// A socket inside a directory granted read-only: reading a directory must not mean
@@ -203,11 +200,10 @@ fn host_unix_socket_in_a_read_grant_sees_nothing() {
         ..Default::default()
     };
     let granted = std::path::Path::new(&path).parent().unwrap();
-    let run = run_json(
+    let run = run_probe(
         &dial(&targets),
         &["--allow-read", granted.to_str().unwrap()],
     );
-    assert_ran(&run);
     assert!(!trap.saw_connection(TRAP_WAIT), "{}", run.stdout());
 }
 
@@ -269,16 +265,15 @@ print("PROBE-RAN")
 )]
 fn no_route_to_gateway_metadata_or_anywhere() {
     require_root!();
-    let run: Run = run_json(ROUTES, &[]);
-    assert_ran(&run);
+    let run: Run = run_probe(ROUTES, &[]);
     let routes = lines_with(run.stdout(), "ROUTE ");
     assert_eq!(routes.len(), 8, "{}", run.stdout());
     assert!(
         routes.iter().all(|l| l.ends_with("ENETUNREACH")),
         "a route out exists: {routes:#?}"
     );
-    assert!(run.stdout().contains("ROUTES 0"), "{}", run.stdout());
-    assert!(run.stdout().contains("IFACES ['lo']"), "{}", run.stdout());
+    assert_printed(&run, "ROUTES 0");
+    assert_printed(&run, "IFACES ['lo']");
 }
 
 /// Another tenant listening: an abstract stream socket, an abstract datagram socket and
@@ -340,10 +335,7 @@ fn listener(name: &str, port: u16, ready: &str, wait: f64, attack_here: bool) ->
                 ("PORT", port.to_string()),
                 ("READY", py(ready)),
                 ("WAIT", wait.to_string()),
-                (
-                    "ATTACK_HERE",
-                    if attack_here { "True" } else { "False" }.into()
-                ),
+                ("ATTACK_HERE", py_bool(attack_here)),
             ],
         )
     )
@@ -363,7 +355,7 @@ fn another_tenant_s_sockets_are_unreachable() {
     let (name, ready) = (marker(), marker());
     let port = tenant_port();
     let code = listener(&name, port, &ready, 3.0, false);
-    let victim = std::thread::spawn(move || run_json(&code, &["--timeout", "20"]));
+    let victim = spawn_run(code, &["--timeout", "20"]);
     assert!(crate::wait_for_thread(&ready, Duration::from_secs(10)));
     let attack = format!(
         "A, P = {}, {}\n{}\nprint('PROBE-RAN')",
@@ -393,7 +385,6 @@ fn another_tenant_s_sockets_are_unreachable() {
 fn twin_attack_within_one_sandbox_is_counted() {
     require_root!();
     let code = listener(&marker(), tenant_port(), &marker(), 1.5, true);
-    let run = run_json(&code, &[]);
-    assert_ran(&run);
-    assert!(run.stdout().contains("CONTACTS 3"), "{}", run.stdout());
+    let run = run_probe(&code, &[]);
+    assert_printed(&run, "CONTACTS 3");
 }

@@ -3,13 +3,14 @@
 //! namespace) sees nothing after the code tried to change namespaces; the memory limit
 //! still holds after the code tried to raise it; host cgroup and sysctl files unchanged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{bare_python, run_json};
 use crate::{
-    assert_bare_ran, assert_no_line_with, assert_ran, fill, lines_with, marker, py, tasks_named,
-    wait_for_thread, with_name_thread, Fingerprint, TcpTrap, RAN, TRAP_WAIT,
+    assert_bare_ran, assert_memory_within, assert_no_line_with, assert_printed, assert_ran, fill,
+    lines_with, marker, py_list, run_probe, spawn_run, tasks_named, wait_for_thread, with_marker,
+    Fingerprint, TcpTrap, RAN, TRAP_WAIT,
 };
 
 /// Joins every namespace it can name under /proc (`setns`), then, as a new user
@@ -71,8 +72,7 @@ fn setns_probe(port: u16, pids: &str) -> String {
 fn namespace_changes_do_not_reach_the_host_network() {
     require_root!();
     let trap = TcpTrap::v4();
-    let run = run_json(&setns_probe(trap.port, "None"), &[]);
-    assert_ran(&run);
+    let run = run_probe(&setns_probe(trap.port, "None"), &[]);
     assert!(
         !trap.saw_connection(TRAP_WAIT),
         "the host listener was reached: {}",
@@ -86,7 +86,7 @@ fn namespace_changes_do_not_reach_the_host_network() {
             .all(|l| l.ends_with("ENOSYS") || l.ends_with("EPERM")),
         "{setns:#?}"
     );
-    assert!(run.stdout().contains("UID 1000 1000"), "{}", run.stdout());
+    assert_printed(&run, "UID 1000 1000");
     assert_no_line_with(&run, "WROTE ");
     assert!(
         run.stdout()
@@ -162,13 +162,11 @@ fn own_memory_limit_cannot_be_raised() {
     require_root!();
     let mb = 64u64;
     let code = fill(CGROUP_ESCAPE, &[("BYTES", ((4 * mb) << 20).to_string())]);
-    let run = run_json(&code, &["--memory", &mb.to_string()]);
-    assert_ran(&run);
+    let run = run_probe(&code, &["--memory", &mb.to_string()]);
     assert_no_line_with(&run, "WROTE ");
     assert!(!run.stdout().contains("ALLOCATED"), "{}", run.stdout());
     assert_eq!(run.reason(), Some("memory_limit"), "{:#}", run.result);
-    let used = run.result["memory_used_mb"].as_f64().unwrap();
-    assert!(used <= mb as f64 * 1.05, "peak {used} MB above the limit");
+    assert_memory_within(&run, mb, "cgroup escape");
 }
 
 /// The host's cgroup files a release_agent escape would change.
@@ -203,8 +201,7 @@ fn host_release_agent_and_cgroup_files_stay_unchanged() {
     };
     let before = snapshot();
     let code = fill(CGROUP_ESCAPE, &[("BYTES", "0".into())]);
-    let run = run_json(&code, &[]);
-    assert_ran(&run);
+    let run = run_probe(&code, &[]);
     assert!(run.stdout().contains("ALLOCATED"));
     let after = snapshot();
     assert_eq!(before, after, "{}", run.stdout());
@@ -236,10 +233,7 @@ fn host_sysctls_cannot_be_changed() {
     };
     let before = read();
     // Each value plus one: harmless should it ever land (and put back below).
-    let paths = format!(
-        "[{}]",
-        SYSCTLS.iter().map(py).collect::<Vec<_>>().join(", ")
-    );
+    let paths = py_list(&SYSCTLS);
     let code = format!(
         r#"
 for p in {paths}:
@@ -289,6 +283,15 @@ print("PROBE-RAN", flush=True)
 time.sleep(2)
 "#;
 
+/// The OOM score adjustment of the process (or task) whose /proc directory is `proc`.
+fn oom_score_adj(proc: &Path) -> i32 {
+    std::fs::read_to_string(proc.join("oom_score_adj"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 #[cfg_attr(
     not_root,
@@ -297,8 +300,7 @@ time.sleep(2)
 fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
     require_root!();
     let m = marker();
-    let code = with_name_thread(LOOSEN, &[("MARKER", py(&m))]);
-    let run = std::thread::spawn(move || run_json(&code, &[]));
+    let run = spawn_run(with_marker(LOOSEN, &m), &[]);
     assert!(
         wait_for_thread(&m, Duration::from_secs(10)),
         "the probe never ran"
@@ -306,11 +308,7 @@ fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
     // Read the sandboxed process from the host while it waits.
     let task = tasks_named(&m).pop().expect("the probe's thread");
     let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-    let oom: i32 = std::fs::read_to_string(task.join("oom_score_adj"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let oom = oom_score_adj(&task);
     let limits = std::fs::read_to_string(task.join("limits")).unwrap();
     let run = run.join().unwrap();
     assert_ran(&run);
@@ -318,11 +316,7 @@ fn own_rlimits_priority_and_oom_score_cannot_be_loosened() {
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
     assert_eq!(fields[19 - 3], "0", "nice changed: {stat}");
     assert_eq!(fields[41 - 3], "0", "scheduling policy changed: {stat}");
-    let ours: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let ours = oom_score_adj(Path::new("/proc/self"));
     assert!(oom >= ours, "OOM score lowered to {oom}");
     // The limits the host sees are still those the probe started with.
     for (limit, name) in [

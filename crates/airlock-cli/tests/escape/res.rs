@@ -4,30 +4,22 @@
 //! them during the run than the pids limit allows; the memory the host charged stays at
 //! the limit; output kept within its cap.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{bare_python, run_json, Run};
+use crate::common::{bare_python, Run};
 use crate::{
-    assert_bare_ran, assert_ended_within, assert_no_process_left, assert_ran, fill, lines_with,
-    marker, processes_with, py, tasks_named, threads_named, wait_for_thread, with_name_thread,
+    assert_bare_ran, assert_ended_within, assert_memory_within, assert_no_process_left,
+    assert_printed, assert_ran, fill, lines_with, marker, poll, processes_with, py, run_probe,
+    spawn_run, tasks_named, threads_named, wait_for_thread, with_marker,
 };
 
 /// After a run: the grace given to the kernel to tear down a dead pid namespace.
 const GRACE: Duration = Duration::from_millis(1500);
 
-fn with_marker(body: &str, m: &str) -> String {
-    with_name_thread(body, &[("MARKER", py(m))])
-}
-
 /// Runs `code` while counting, from the host, the processes and threads carrying the
 /// marker; returns the run and the largest count seen.
 fn run_counting(code: &str, flags: &[&str], m: &str) -> (Run, usize) {
-    let code = code.to_string();
-    let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
-    let handle = std::thread::spawn(move || {
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        run_json(&code, &flags)
-    });
+    let handle = spawn_run(code.to_string(), flags);
     let mut peak = 0;
     while !handle.is_finished() {
         peak = peak.max(threads_named(m));
@@ -56,8 +48,7 @@ fn run_bomb(template: &str) -> (String, Run, usize) {
 /// Runs `template` with a fresh marker and `flags`: the marker and the run (run to its end).
 fn run_marked(template: &str, flags: &[&str]) -> (String, Run) {
     let m = marker();
-    let run = run_json(&with_marker(template, &m), flags);
-    assert_ran(&run);
+    let run = run_probe(&with_marker(template, &m), flags);
     (m, run)
 }
 
@@ -138,7 +129,7 @@ print("PROBE-RAN", flush=True)
 fn thread_bomb_is_capped_by_pids_and_cleaned_up() {
     require_root!();
     let (m, run, peak) = run_bomb(THREAD_BOMB);
-    assert!(run.stdout().contains("STOPPED"), "{}", run.stdout());
+    assert_printed(&run, "STOPPED");
     assert!(
         peak > 0 && peak <= BOMB_PIDS,
         "peak {peak}, limit {BOMB_PIDS}"
@@ -148,11 +139,9 @@ fn thread_bomb_is_capped_by_pids_and_cleaned_up() {
 
 /// Runs with 64 MB and checks the host stopped it at the limit.
 fn assert_memory_limit(code: &str) {
-    let run = run_json(code, &["--memory", "64", "--timeout", "20"]);
-    assert_ran(&run);
+    let run = run_probe(code, &["--memory", "64", "--timeout", "20"]);
     assert_eq!(run.reason(), Some("memory_limit"), "{:#}", run.result);
-    let used = run.result["memory_used_mb"].as_f64().unwrap();
-    assert!(used <= 64.0 * 1.05, "peak {used} MB above 64 MB");
+    assert_memory_within(&run, 64, "memory bomb");
     assert!(!run.stdout().contains("SURVIVED"), "{}", run.stdout());
 }
 
@@ -219,10 +208,8 @@ fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
         } else {
             &["--memory", "64"]
         };
-        let run = run_json(&fill(FILL, &[("WHERE", py(place))]), flags);
-        assert_ran(&run);
-        let used = run.result["memory_used_mb"].as_f64().unwrap();
-        assert!(used <= 64.0 * 1.05, "{place}: peak {used} MB above 64 MB");
+        let run = run_probe(&fill(FILL, &[("WHERE", py(place))]), flags);
+        assert_memory_within(&run, 64, place);
         // Either the cgroup killed the writer or the write failed below the limit.
         let stopped = stopped_at(run.stdout());
         assert!(
@@ -240,11 +227,10 @@ fn tmpfs_dev_shm_and_memfd_are_charged_to_the_memory_limit() {
 )]
 fn inode_fill_stops_at_the_tmpfs_cap() {
     require_root!();
-    let run = run_json(
+    let run = run_probe(
         "import os\nn = 0\ntry:\n    while n < 200000:\n        os.close(os.open('/work/f%d' % n, os.O_CREAT | os.O_WRONLY))\n        n += 1\nexcept OSError as e:\n    print('STOPPED', n, e.errno)\nprint('PROBE-RAN')",
         &["--timeout", "20"],
     );
-    assert_ran(&run);
     let stopped = lines_with(run.stdout(), "STOPPED ");
     assert_eq!(stopped.len(), 1, "{}", run.stdout());
     let n = stopped_at(run.stdout()).unwrap();
@@ -259,13 +245,12 @@ fn inode_fill_stops_at_the_tmpfs_cap() {
 )]
 fn descriptor_exhaustion_is_capped() {
     require_root!();
-    let run = run_json(
+    let run = run_probe(
         "import os, resource\nprint('LIMIT', resource.getrlimit(resource.RLIMIT_NOFILE))\n\
          try:\n    resource.setrlimit(resource.RLIMIT_NOFILE, (1 << 20, 1 << 20))\n    print('RAISED')\nexcept (OSError, ValueError) as e:\n    print('NOT RAISED', e)\n\
          n = 0\ntry:\n    while True:\n        os.open('/dev/null', 0)\n        n += 1\nexcept OSError as e:\n    print('STOPPED', n, e.errno)\nprint('PROBE-RAN')",
         &[],
     );
-    assert_ran(&run);
     assert!(!run.stdout().contains("\nRAISED"), "{}", run.stdout());
     let n = stopped_at(run.stdout()).unwrap();
     assert!(n < 4096, "{n} descriptors opened");
@@ -278,9 +263,7 @@ fn run_flood(code: &str, flags: &[&str]) -> (usize, Run) {
     let cap = limit.to_string();
     let mut all = vec!["--output-limit", cap.as_str()];
     all.extend(flags);
-    let run = run_json(code, &all);
-    assert_ran(&run);
-    (limit, run)
+    (limit, run_probe(code, &all))
 }
 
 #[test]
@@ -406,8 +389,7 @@ fn daemon(m: &str, sleep: u32) -> String {
 fn setsid_double_fork_daemon_does_not_outlive_the_run() {
     require_root!();
     let m = marker();
-    let run = run_json(&daemon(&m, 600), &[]);
-    assert_ran(&run);
+    let run = run_probe(&daemon(&m, 600), &[]);
     assert_eq!(run.status(), "completed", "{:#}", run.result);
     assert_no_process_left(&m, GRACE);
 }
@@ -433,7 +415,7 @@ print("PROBE-RAN")
 fn zombies_do_not_outlive_the_run() {
     require_root!();
     let (m, run) = run_marked(ZOMBIES, &[]);
-    assert!(run.stdout().contains("ZOMBIES 20"), "{}", run.stdout());
+    assert_printed(&run, "ZOMBIES 20");
     assert_no_process_left(&m, GRACE);
 }
 
@@ -455,10 +437,9 @@ fn twin_bare_daemon_is_found_by_the_process_scan() {
             .status();
     }
     assert!(!found.is_empty(), "the scan must find the daemon");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !processes_with(&m).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll(Duration::from_secs(2), Duration::from_millis(20), || {
+        processes_with(&m).is_empty()
+    });
 }
 
 /// If airlock itself dies (killed by the operator or the host's OOM killer), its
@@ -540,13 +521,12 @@ fn sandbox_cgroup_dirs(proc_cgroup: &str) -> Vec<std::path::PathBuf> {
 )]
 fn cpu_quota_holds_against_many_busy_processes() {
     require_root!();
-    let run = run_json(
+    let run = run_probe(
         "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        end = time.time() + 1.5\n        \
          while time.time() < end:\n            pass\n        os._exit(0)\nfor _ in range(3):\n    os.wait()\n\
          print('PROBE-RAN')",
         &["--cpu", "50", "--timeout", "20"],
     );
-    assert_ran(&run);
     let cpu = run.result["cpu_time_seconds"].as_f64().unwrap();
     let wall = run.result["duration"].as_f64().unwrap();
     // Three busy processes would burn 3 × wall unlimited; half a core allows wall / 2.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::common::{bare_python, run_json};
 use crate::{
-    assert_bare_ran, assert_ran, fill, lines_with, marker, py, wait_for_thread, Sentinel,
-    NAME_THREAD,
+    assert_bare_ran, assert_ran, fill, lines_with, marker, poll, py_bool, run_probe, spawn_run,
+    wait_for_thread, with_marker, Sentinel,
 };
 
 /// Signals everything it can name: every process (`kill(-1)`), the sentinel's host pid,
@@ -59,7 +59,7 @@ fn probe(sentinel: u32, kill_all: bool) -> String {
         SIGNALS,
         &[
             ("SENTINEL", sentinel.to_string()),
-            ("KILL_ALL", if kill_all { "True" } else { "False" }.into()),
+            ("KILL_ALL", py_bool(kill_all)),
         ],
     )
 }
@@ -72,8 +72,7 @@ fn probe(sentinel: u32, kill_all: bool) -> String {
 fn kill_everything_spares_the_host_sentinel_and_the_supervisor_answers() {
     require_root!();
     let mut sentinel = Sentinel::spawn();
-    let run = run_json(&probe(sentinel.pid(), true), &["--timeout", "20"]);
-    assert_ran(&run);
+    let run = run_probe(&probe(sentinel.pid(), true), &["--timeout", "20"]);
     // The supervisor answered: a complete result for a program that exited normally.
     assert_eq!(run.status(), "completed", "{:#}", run.result);
     assert!(run.elapsed < Duration::from_secs(10));
@@ -97,12 +96,12 @@ fn another_tenant_survives_a_signal_storm() {
     require_root!();
     let mut sentinel = Sentinel::spawn();
     let m = marker();
-    let victim_code = format!(
-        "{NAME_THREAD}\nimport time\nname_thread({})\ntime.sleep(3)\n\
+    let victim_code = with_marker(
+        "import time\nname_thread(@MARKER@)\ntime.sleep(3)\n\
          print('VICTIM-SURVIVED')\nprint('PROBE-RAN')",
-        py(&m)
+        &m,
     );
-    let victim = std::thread::spawn(move || run_json(&victim_code, &["--timeout", "20"]));
+    let victim = spawn_run(victim_code, &["--timeout", "20"]);
     // The storm starts once the victim runs (its thread name shows on the host).
     let ready = wait_for_thread(&m, Duration::from_secs(10));
     let attacker = run_json(&probe(sentinel.pid(), true), &["--timeout", "20"]);
@@ -127,9 +126,8 @@ fn twin_bare_python_kills_the_sentinel() {
     let mut sentinel = Sentinel::spawn();
     let text = assert_bare_ran(&bare_python(&probe(sentinel.pid(), false)));
     assert!(text.contains("DONE kill sentinel"), "{text}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while sentinel.alive() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll(Duration::from_secs(2), Duration::from_millis(10), || {
+        !sentinel.alive()
+    });
     assert!(!sentinel.alive(), "the oracle must see the sentinel die");
 }
