@@ -59,16 +59,18 @@ class Exceptions(unittest.TestCase):
         try:
             exec(compile(code, "main.py", "exec"), {})
         except ZeroDivisionError as error:
-            report = runner.describe_exception(error, "main.py")
+            report = runner.describe_exception(error, "main.py", code)
         self.assertEqual((report["exc_type"], report["line"]), ("ZeroDivisionError", 3))
+        self.assertIn("y = x / 0", report["traceback"], "the user's source line is shown")
         self.assertIn('File "main.py", line 3', report["traceback"])
         self.assertNotIn("test_runner.py", report["traceback"])
 
     def test_syntax_errors_carry_their_line(self):
+        code = "a = (\n\n"
         try:
-            compile("a = (\n\n", "main.py", "exec")
+            compile(code, "main.py", "exec")
         except SyntaxError as error:
-            report = runner.describe_exception(error, "main.py")
+            report = runner.describe_exception(error, "main.py", code)
         self.assertEqual(report["exc_type"], "SyntaxError")
         self.assertIsNotNone(report["line"])
 
