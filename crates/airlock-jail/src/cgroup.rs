@@ -248,11 +248,12 @@ impl Cgroup {
             })?;
             cg.dirs.push(dir);
         }
-        cg.apply_limits(memory_bytes, pids, cpu_percent)?;
+        cg.set_limits(memory_bytes, pids, cpu_percent)?;
         Ok(cg)
     }
 
-    fn apply_limits(&self, memory: u64, pids: u32, cpu_percent: u32) -> Result<(), JailError> {
+    /// Set the limits (at creation, and again when a waiting sandbox is handed its run).
+    pub fn set_limits(&self, memory: u64, pids: u32, cpu_percent: u32) -> Result<(), JailError> {
         const PERIOD_US: u64 = 100_000;
         let quota_us = (cpu_percent as u64 * PERIOD_US / 100).max(1_000);
         match &self.hierarchy {

@@ -30,4 +30,4 @@ pub use spec::{
     bounds, Bind, Channel, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
     SANDBOX_UID, WORKDIR,
 };
-pub use supervisor::{run, Exit, Layers, Observer, Outcome, Stream};
+pub use supervisor::{run, start, Exit, Layers, Observer, Outcome, Pending, Stream};

@@ -11,7 +11,7 @@ use crate::cgroup::{Cgroup, Hierarchy};
 use crate::child::{self, msg, ChildFds, Prepared};
 use crate::error::{JailError, Layer};
 use crate::landlock::Enforcement;
-use crate::spec::{JailSpec, SANDBOX_UID};
+use crate::spec::{JailSpec, Limits, SANDBOX_UID};
 use crate::sys;
 
 /// Processes of the jail itself in the sandbox's cgroup: the stage and pid 1.
@@ -87,6 +87,7 @@ pub struct Layers {
 /// Receives output as it arrives (for passing it through to a terminal).
 pub type Observer<'a> = &'a mut dyn FnMut(Stream, &[u8]);
 
+#[derive(Debug)]
 struct Capture {
     fd: Option<OwnedFd>,
     kept: Vec<u8>,
@@ -178,7 +179,7 @@ fn split<T>(pair: Option<(T, T)>) -> (Option<T>, Option<T>) {
 }
 
 /// Messages from the children, parsed from the report pipe.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Reports {
     buf: Vec<u8>,
     eof: bool,
@@ -258,6 +259,30 @@ pub fn run(
     observer: Option<Observer>,
     cancel: Option<&AtomicBool>,
 ) -> Result<Outcome, JailError> {
+    let channel = spec.channel.as_ref().map(|c| c.input.as_slice());
+    start(spec, cancel)?.hand_off(spec.stdin.as_deref(), channel, None, observer, cancel)
+}
+
+/// A sandbox that is set up and whose program has started but not yet been given its
+/// input (stdin, the channel): the program typically blocks reading it. Dropping it kills
+/// the sandbox and removes its cgroup.
+#[derive(Debug)]
+pub struct Pending {
+    run: Running,
+    captures: Vec<Capture>,
+    stdin_w: Option<OwnedFd>,
+    channel_w: Option<OwnedFd>,
+    limits: Limits,
+    layers: Layers,
+    setup: Duration,
+    /// Holds the sandbox's host uid (its box lock) for as long as the sandbox lives.
+    _identity: HostIdentity,
+    finished: bool,
+}
+
+/// Set up a sandbox for `spec` and start its program; give it its input with
+/// [`Pending::hand_off`]. The wall-clock limit starts at the hand-off.
+pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, JailError> {
     let called = Instant::now();
     spec.validate()?;
     // The narrower filter goes first: the allow-list itself forbids seccomp(2) afterwards.
@@ -343,10 +368,6 @@ pub fn run(
         run.abort();
         return Err(e);
     }
-    let setup_time = called.elapsed();
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let deadline = start + spec.limits.timeout;
     let mut captures = vec![
         Capture::new(out_r, spec.limits.output_bytes, Stream::Stdout),
         Capture::new(err_r, spec.limits.output_bytes, Stream::Stderr),
@@ -359,82 +380,153 @@ pub fn run(
             let _ = sys::set_nonblocking(fd.as_raw_fd());
         }
     }
-    let mut feeders: Vec<Feeder> = [
-        (stdin_w, spec.stdin.as_deref()),
-        (chan_in_w, spec.channel.as_ref().map(|c| c.input.as_slice())),
-    ]
-    .into_iter()
-    .filter_map(|(fd, bytes)| Some(Feeder::new(fd?, bytes.unwrap_or_default())))
-    .collect();
-    let mut observer = observer;
-    let ended = run.supervise(&mut captures, &mut feeders, deadline, &mut observer, cancel);
-    let duration = start.elapsed();
-    let completed_at = SystemTime::now();
-    let usage = run.cgroup.usage();
-    let status = run.reports.exited;
-    run.finish();
-
-    if let Some((layer, message)) = run.reports.error.take() {
-        return Err(JailError::Layer {
-            layer: Layer::from_name(&layer),
-            message,
-        });
-    }
-    let exit = match ended {
-        Some(killed) => killed,
-        None => match status {
-            Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
-            Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
-            // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
-            _ => Exit::Signal(libc::SIGKILL),
+    let layers = Layers {
+        id: name,
+        namespaces: match spec.network {
+            crate::Network::None => vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
+            crate::Network::Host { .. } => vec!["user", "mount", "pid", "ipc", "uts", "cgroup"],
         },
+        cgroup: hierarchy.version(),
+        landlock: run.reports.landlock.unwrap_or(Enforcement::None),
+        landlock_abi: sys::landlock_abi().unwrap_or(0),
+        seccomp: if spec.disabled.contains(&crate::Optional::Seccomp) {
+            "disabled"
+        } else if spec.allow_exec_writable {
+            "allow-list"
+        } else {
+            "allow-list, no native code"
+        },
+        disabled: spec.disabled.clone(),
+        host_uid: identity.uid,
+        host_uid_per_box: identity.per_box,
+        uid: SANDBOX_UID,
     };
-    let mut captures = captures.into_iter();
-    let (out, err) = (
-        captures.next().expect("stdout"),
-        captures.next().expect("stderr"),
-    );
-    let channel = captures.next();
-    Ok(Outcome {
-        exit,
-        oom_killed: usage.oom_kills > 0,
-        stdout: out.kept,
-        stderr: err.kept,
-        stdout_truncated: out.truncated,
-        stderr_truncated: err.truncated,
-        channel_truncated: channel.as_ref().is_some_and(|c| c.truncated),
-        channel: channel.map(|c| c.kept).unwrap_or_default(),
-        started_at,
-        completed_at,
-        duration,
-        setup: setup_time,
-        cpu_time: Duration::from_nanos(usage.cpu_time_ns),
-        peak_memory_bytes: usage.peak_memory_bytes,
-        layers: Layers {
-            id: name.clone(),
-            namespaces: match spec.network {
-                crate::Network::None => vec!["user", "mount", "pid", "net", "ipc", "uts", "cgroup"],
-                crate::Network::Host { .. } => vec!["user", "mount", "pid", "ipc", "uts", "cgroup"],
-            },
-            cgroup: hierarchy.version(),
-            landlock: run.reports.landlock.unwrap_or(Enforcement::None),
-            landlock_abi: sys::landlock_abi().unwrap_or(0),
-            seccomp: if spec.disabled.contains(&crate::Optional::Seccomp) {
-                "disabled"
-            } else if spec.allow_exec_writable {
-                "allow-list"
-            } else {
-                "allow-list, no native code"
-            },
-            disabled: spec.disabled.clone(),
-            host_uid: identity.uid,
-            host_uid_per_box: identity.per_box,
-            uid: SANDBOX_UID,
-        },
+    Ok(Pending {
+        run,
+        captures,
+        stdin_w,
+        channel_w: chan_in_w,
+        limits: spec.limits.clone(),
+        layers,
+        setup: called.elapsed(),
+        _identity: identity,
+        finished: false,
     })
 }
 
+impl Pending {
+    /// The program is still alive and waiting (it has neither exited nor been killed).
+    pub fn is_waiting(&mut self) -> bool {
+        let fd = self.run.report.as_raw_fd();
+        while !self.run.reports.eof && sys::poll_readable(&[fd], 0).map(|r| r[0]).unwrap_or(false) {
+            self.run.reports.pump(fd);
+        }
+        !self.run.reports.eof && self.run.reports.exited.is_none()
+    }
+
+    /// Give the program its stdin and channel input (both are closed once written) and
+    /// run it to its end under `limits` (the spec's when None). The wall clock starts now.
+    pub fn hand_off(
+        mut self,
+        stdin: Option<&[u8]>,
+        channel: Option<&[u8]>,
+        limits: Option<&Limits>,
+        observer: Option<Observer>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Outcome, JailError> {
+        if let Some(limits) = limits {
+            limits.validate()?;
+            self.run.cgroup.set_limits(
+                limits.memory_bytes,
+                limits.pids + JAIL_PROCESSES,
+                limits.cpu_percent,
+            )?;
+            for c in self.captures.iter_mut().take(2) {
+                c.limit = limits.output_bytes.min(usize::MAX as u64) as usize;
+            }
+            self.limits = limits.clone();
+        }
+        let started_at = SystemTime::now();
+        let start = Instant::now();
+        let deadline = start + self.limits.timeout;
+        let mut feeders: Vec<Feeder> = [
+            (self.stdin_w.take(), stdin),
+            (self.channel_w.take(), channel),
+        ]
+        .into_iter()
+        .filter_map(|(fd, bytes)| Some(Feeder::new(fd?, bytes.unwrap_or_default())))
+        .collect();
+        let mut observer = observer;
+        let ended = self.run.supervise(
+            &mut self.captures,
+            &mut feeders,
+            deadline,
+            &mut observer,
+            cancel,
+        );
+        drop(feeders);
+        let duration = start.elapsed();
+        let completed_at = SystemTime::now();
+        let usage = self.run.cgroup.usage();
+        let status = self.run.reports.exited;
+        self.run.finish();
+        self.finished = true;
+        if let Some((layer, message)) = self.run.reports.error.take() {
+            return Err(JailError::Layer {
+                layer: Layer::from_name(&layer),
+                message,
+            });
+        }
+        let exit = match ended {
+            Some(killed) => killed,
+            None => match status {
+                Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
+                Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
+                // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
+                _ => Exit::Signal(libc::SIGKILL),
+            },
+        };
+        let mut captures = std::mem::take(&mut self.captures).into_iter();
+        let (out, err) = (
+            captures.next().expect("stdout"),
+            captures.next().expect("stderr"),
+        );
+        let channel = captures.next();
+        Ok(Outcome {
+            exit,
+            oom_killed: usage.oom_kills > 0,
+            stdout: out.kept,
+            stderr: err.kept,
+            stdout_truncated: out.truncated,
+            stderr_truncated: err.truncated,
+            channel_truncated: channel.as_ref().is_some_and(|c| c.truncated),
+            channel: channel.map(|c| c.kept).unwrap_or_default(),
+            started_at,
+            completed_at,
+            duration,
+            setup: self.setup,
+            cpu_time: Duration::from_nanos(usage.cpu_time_ns),
+            peak_memory_bytes: usage.peak_memory_bytes,
+            layers: {
+                // Landlock's enforcement was reported during setup.
+                let mut layers = self.layers.clone();
+                layers.landlock = self.run.reports.landlock.unwrap_or(Enforcement::None);
+                layers
+            },
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.run.abort();
+        }
+    }
+}
+
 /// A started jail, until its processes are gone and its cgroup removed.
+#[derive(Debug)]
 struct Running {
     stage_pid: i32,
     cgroup: Cgroup,
