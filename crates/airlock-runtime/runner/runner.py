@@ -184,21 +184,28 @@ def configure_matplotlib(font):
         matplotlib.rcParams["axes.unicode_minus"] = False
 
     class FontHook:
-        """Configures the font the moment the code imports matplotlib (not before)."""
+        """Configures the font the moment matplotlib is imported (not before). A
+        find_spec that is only a probe (nothing loaded) leaves the hook in place."""
 
         def find_spec(self, fullname, path=None, target=None):
-            if fullname != "matplotlib":
+            if fullname != "matplotlib" or self not in sys.meta_path:
                 return None
-            sys.meta_path.remove(self)
             import importlib.util
 
-            spec = importlib.util.find_spec(fullname)
+            sys.meta_path.remove(self)
+            try:
+                spec = importlib.util.find_spec(fullname)
+            finally:
+                sys.meta_path.insert(0, self)
             if spec is None or spec.loader is None:
                 return spec
             loader = spec.loader
             original = loader.exec_module
+            hook = self
 
             def exec_module(module):
+                if hook in sys.meta_path:
+                    sys.meta_path.remove(hook)
                 original(module)
                 try:
                     on_import()
@@ -372,7 +379,34 @@ def collect_files(channel, limits):
             total += len(data)
 
 
+def preload():
+    """Import the environment's heavy modules before the request arrives (a sandbox
+    waiting in a pool is then warm). The list comes from the host, at start."""
+    import importlib
+
+    for name in filter(None, os.environ.pop("AIRLOCK_PRELOAD", "").split(",")):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass  # the code will meet the same error if it imports the module itself
+
+
+def write_input_files(files):
+    """Files the caller gave, into the working directory (names checked by the host too)."""
+    import base64
+
+    for item in files:
+        name = item["name"]
+        if "/" in name or name in (".", "..", OUTPUTS):
+            continue
+        fd = os.open(os.path.join(WORKDIR, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(item["data"]))
+
+
 def main():
+    configure_matplotlib(os.environ.pop("AIRLOCK_FONT", None))
+    preload()
     request = read_request()
     channel = Channel(CHANNEL_FD)
     channel.send({"type": "hello", "version": PROTOCOL_VERSION})
@@ -386,13 +420,12 @@ def main():
             os._exit(126)
     sys.path.insert(0, WORKDIR)
     os.makedirs(os.path.join(WORKDIR, OUTPUTS), exist_ok=True)
+    write_input_files(request.get("files", []))
 
     module = types.ModuleType("__main__")
     module.__dict__.update({"__file__": os.path.join(WORKDIR, filename), "__builtins__": builtins})
     namespace = module.__dict__
     prebind(namespace)
-    # After prebind: its find_spec probe must not consume the import hook.
-    configure_matplotlib(request.get("font"))
     namespace.update(request.get("variables", {}))
     sys.modules["__main__"] = module
     code = request["code"]

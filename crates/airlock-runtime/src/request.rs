@@ -308,7 +308,7 @@ impl ExecutionRequest {
         Ok(env)
     }
 
-    fn input_files(&self) -> Result<Vec<SandboxFile>, InvalidRequest> {
+    fn check_input_files(&self) -> Result<(), InvalidRequest> {
         let total: usize = self.files.iter().map(|f| f.data.len()).sum();
         if total > MAX_INPUT_FILES_BYTES {
             return Err(invalid(
@@ -317,20 +317,13 @@ impl ExecutionRequest {
             ));
         }
         let mut names = std::collections::BTreeSet::new();
-        self.files
-            .iter()
-            .map(|f| {
-                check_input_file_name(&f.name)?;
-                if !names.insert(f.name.as_str()) {
-                    return Err(invalid("file", format!("{:?} is given twice", f.name)));
-                }
-                Ok(SandboxFile {
-                    path: Path::new(WORKDIR).join(&f.name),
-                    contents: f.data.clone(),
-                    mode: 0o644,
-                })
-            })
-            .collect()
+        for f in &self.files {
+            check_input_file_name(&f.name)?;
+            if !names.insert(f.name.as_str()) {
+                return Err(invalid("file", format!("{:?} is given twice", f.name)));
+            }
+        }
+        Ok(())
     }
 
     fn check_variables(&self) -> Result<(), InvalidRequest> {
@@ -369,44 +362,34 @@ impl ExecutionRequest {
         runtime_binds: &[Bind],
         policy: &Policy,
     ) -> Result<JailSpec, InvalidRequest> {
+        let mut spec = self.sandbox_spec(python, runtime_binds, &[], policy)?;
+        if let Some(channel) = &mut spec.channel {
+            channel.input = self.request_frame()?;
+        }
+        Ok(spec)
+    }
+
+    /// The sandbox this request needs, without the request itself (what a sandbox waiting
+    /// in a pool is made from): interpreter, binds and grants, environment, limits, the
+    /// runner, and `preload`, the modules the runner imports before the request arrives.
+    pub fn sandbox_spec(
+        &self,
+        python: &Interpreter,
+        runtime_binds: &[Bind],
+        preload: &[String],
+        policy: &Policy,
+    ) -> Result<JailSpec, InvalidRequest> {
         if self.language != "python" {
             return Err(invalid(
                 "lang",
                 format!("{:?} is not supported yet (python is)", self.language),
             ));
         }
-        if self.code.len() > MAX_CODE_BYTES {
-            return Err(invalid(
-                "code",
-                format!(
-                    "{} bytes is above the {MAX_CODE_BYTES}-byte limit",
-                    self.code.len()
-                ),
-            ));
-        }
-        if self.code.contains('\0') {
-            return Err(invalid("code", "contains a NUL byte"));
-        }
-        self.check_variables()?;
         let limits = self.check_limits()?;
         let grants = self.grant_binds(policy)?;
-        let mut files = vec![SandboxFile {
-            path: RUNNER_PATH.into(),
-            contents: RUNNER_SOURCE.as_bytes().to_vec(),
-            mode: 0o444,
-        }];
-        files.extend(self.input_files()?);
         let (mut binds, symlinks) = python.sandbox_view();
         binds.extend(runtime_binds.iter().cloned());
         binds.extend(grants);
-        let font = cjk_font();
-        if let Some(font) = &font {
-            binds.push(Bind {
-                source: font.clone(),
-                target: font.clone(),
-                writable: false,
-            });
-        }
         // argv[0] is the full path: Python derives sys.executable from it, and code that
         // starts interpreters (multiprocessing's spawn) needs that. -I: no user site, no
         // PYTHON* variables, no script directory on sys.path (the runner adds /work).
@@ -435,22 +418,28 @@ impl ExecutionRequest {
         spec.env.push(("MPLBACKEND".into(), "Agg".into()));
         spec.env
             .push(("MPLCONFIGDIR".into(), "/tmp/matplotlib".into()));
+        if let Some(font) = cjk_font() {
+            spec.env
+                .push(("AIRLOCK_FONT".into(), font.display().to_string()));
+            binds.push(Bind {
+                source: font.clone(),
+                target: font,
+                writable: false,
+            });
+        }
+        if !preload.is_empty() {
+            spec.env.push(("AIRLOCK_PRELOAD".into(), preload.join(",")));
+        }
         spec.binds = binds;
         spec.symlinks = symlinks;
-        spec.files = files;
-        let caps = Caps::default();
-        let request = serde_json::json!({
-            "version": 1,
-            "code": self.code,
-            "filename": CODE_FILENAME,
-            "variables": self.variables,
-            "allow_run": self.allow_run,
-            "font": font,
-            "limits": caps,
-        });
+        spec.files = vec![SandboxFile {
+            path: RUNNER_PATH.into(),
+            contents: RUNNER_SOURCE.as_bytes().to_vec(),
+            mode: 0o444,
+        }];
         spec.channel = Some(Channel {
-            input: runner::frame(&request),
-            output_limit: caps.channel_bytes(),
+            input: Vec::new(),
+            output_limit: Caps::default().channel_bytes(),
         });
         spec.stdin = self.stdin.clone();
         spec.limits = limits;
@@ -459,6 +448,40 @@ impl ExecutionRequest {
         spec.validate()
             .map_err(|e| invalid("request", e.to_string()))?;
         Ok(spec)
+    }
+
+    /// The frame the runner reads on fd 3: the code, its variables and files, and what it
+    /// may do.
+    pub fn request_frame(&self) -> Result<Vec<u8>, InvalidRequest> {
+        if self.code.len() > MAX_CODE_BYTES {
+            return Err(invalid(
+                "code",
+                format!(
+                    "{} bytes is above the {MAX_CODE_BYTES}-byte limit",
+                    self.code.len()
+                ),
+            ));
+        }
+        if self.code.contains('\0') {
+            return Err(invalid("code", "contains a NUL byte"));
+        }
+        self.check_variables()?;
+        self.check_input_files()?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let files: Vec<serde_json::Value> = self
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "data": base64::Engine::encode(&b64, &f.data)}))
+            .collect();
+        Ok(runner::frame(&serde_json::json!({
+            "version": 1,
+            "code": self.code,
+            "filename": CODE_FILENAME,
+            "variables": self.variables,
+            "files": files,
+            "allow_run": self.allow_run,
+            "limits": Caps::default(),
+        })))
     }
 }
 
