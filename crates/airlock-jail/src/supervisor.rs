@@ -415,6 +415,11 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
 }
 
 impl Pending {
+    /// This sandbox's name on the host (its cgroup is named after it).
+    pub fn id(&self) -> &str {
+        &self.layers.id
+    }
+
     /// The program is still alive and waiting (it has neither exited nor been killed).
     pub fn is_waiting(&mut self) -> bool {
         let fd = self.run.report.as_raw_fd();
@@ -422,6 +427,33 @@ impl Pending {
             self.run.reports.pump(fd);
         }
         !self.run.reports.eof && self.run.reports.exited.is_none()
+    }
+
+    /// Wait until the program has written something on its channel — a runner announces
+    /// that it is ready this way — or `timeout` passes or it dies. True when it spoke.
+    pub fn wait_for_channel(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let report = self.run.report.as_raw_fd();
+        let Some(channel) = self.captures.get_mut(2) else {
+            return false;
+        };
+        while channel.kept.is_empty() && Instant::now() < deadline {
+            let Some(fd) = channel.fd.as_ref().map(|f| f.as_raw_fd()) else {
+                return false;
+            };
+            let ready =
+                sys::poll_readable(&[fd, report], ms_until(deadline).min(1000)).unwrap_or_default();
+            if ready.first() == Some(&true) && !channel.pump(&mut None) {
+                return false;
+            }
+            if ready.get(1) == Some(&true) {
+                self.run.reports.pump(report);
+                if self.run.reports.eof || self.run.reports.exited.is_some() {
+                    return false;
+                }
+            }
+        }
+        !channel.kept.is_empty()
     }
 
     /// Give the program its stdin and channel input (both are closed once written) and

@@ -407,9 +407,10 @@ def write_input_files(files):
 def main():
     configure_matplotlib(os.environ.pop("AIRLOCK_FONT", None))
     preload()
-    request = read_request()
     channel = Channel(CHANNEL_FD)
+    # "hello" says the runner is ready: a sandbox waiting in a pool is warm from here on.
     channel.send({"type": "hello", "version": PROTOCOL_VERSION})
+    request = read_request()
     limits = request["limits"]
     filename = request.get("filename", "main.py")
     if not request.get("allow_run", False):

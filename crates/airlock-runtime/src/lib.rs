@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod gate;
+pub mod pool;
 pub mod python;
 pub mod redact;
 pub mod request;

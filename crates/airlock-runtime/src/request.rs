@@ -184,7 +184,8 @@ fn resolve(field: &'static str, path: &Path) -> Result<PathBuf, InvalidRequest> 
 }
 
 impl ExecutionRequest {
-    fn check_limits(&self) -> Result<Limits, InvalidRequest> {
+    /// The request's limits, checked.
+    pub fn limits(&self) -> Result<Limits, InvalidRequest> {
         // Duration::from_secs_f64 panics on these; everything else is the jail's check.
         if !self.timeout.is_finite()
             || self.timeout <= 0.0
@@ -385,7 +386,7 @@ impl ExecutionRequest {
                 format!("{:?} is not supported yet (python is)", self.language),
             ));
         }
-        let limits = self.check_limits()?;
+        let limits = self.limits()?;
         let grants = self.grant_binds(policy)?;
         let (mut binds, symlinks) = python.sandbox_view();
         binds.extend(runtime_binds.iter().cloned());

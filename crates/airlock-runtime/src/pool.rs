@@ -1,0 +1,237 @@
+//! A warm pool: sandboxes set up ahead of time for one environment, each with its runner
+//! started and the environment's heavy modules imported, waiting for one request.
+//!
+//! Taking one skips the jail's setup and the interpreter's start and imports; the request's
+//! limits are written to the sandbox's cgroup at the hand-off and its wall clock starts
+//! then. Every sandbox serves exactly one request and is destroyed after it (ARCHITECTURE:
+//! one execution, one sandbox); a background thread keeps the pool filled. A sandbox that
+//! died while waiting is discarded and counted, never handed out.
+//!
+//! Only requests whose sandbox-shaping settings equal the pool's can use it (no grants,
+//! the pool's CPU share, no stdin, at most the pool's memory); others start cold.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use airlock_jail::{JailSpec, Observer, Outcome, Pending};
+
+use crate::request::{ExecutionRequest, InvalidRequest};
+
+/// How long a new sandbox may take to import its modules and say it is ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What the pool holds and has done, for `doctor`-style output and `/health`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub ready: usize,
+    pub starting: usize,
+    pub in_use: usize,
+    pub served: u64,
+    /// Sandboxes that could not be started or died while waiting.
+    pub failures: u64,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Pending>,
+    status: PoolStatus,
+    stopping: bool,
+}
+
+struct Shared {
+    spec: JailSpec,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("spec", &self.spec.program)
+            .finish()
+    }
+}
+
+/// A pool of `size` waiting sandboxes made from `spec`.
+#[derive(Debug)]
+pub struct Pool {
+    shared: Arc<Shared>,
+    filler: Option<JoinHandle<()>>,
+}
+
+/// A sandbox taken from the pool for one request.
+#[derive(Debug)]
+pub struct Taken {
+    pending: Pending,
+    shared: Arc<Shared>,
+}
+
+impl Pool {
+    /// Start filling a pool with sandboxes made from `spec` (a request's sandbox spec).
+    pub fn new(spec: JailSpec, size: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            spec,
+            state: Mutex::new(State {
+                status: PoolStatus {
+                    size,
+                    ..PoolStatus::default()
+                },
+                ..State::default()
+            }),
+            wake: Condvar::new(),
+        });
+        let filler_shared = Arc::clone(&shared);
+        let filler = std::thread::Builder::new()
+            .name("airlock-pool".into())
+            .spawn(move || fill(&filler_shared))
+            .ok();
+        Pool { shared, filler }
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.status)
+            .unwrap_or_default()
+    }
+
+    /// Whether `req` can run in one of this pool's sandboxes.
+    pub fn fits(&self, req: &ExecutionRequest) -> bool {
+        let l = &self.shared.spec.limits;
+        req.grants == Default::default()
+            && req.stdin.is_none()
+            && req.max_cpu_percent == l.cpu_percent
+            && (req.max_memory_mb << 20) <= l.memory_bytes
+    }
+
+    /// A waiting sandbox, if one is ready now (dead ones are discarded on the way).
+    pub fn take(&self) -> Option<Taken> {
+        let mut state = self.shared.state.lock().ok()?;
+        while let Some(mut pending) = state.ready.pop_front() {
+            state.status.ready = state.ready.len();
+            if pending.is_waiting() {
+                state.status.in_use += 1;
+                self.shared.wake.notify_all();
+                return Some(Taken {
+                    pending,
+                    shared: Arc::clone(&self.shared),
+                });
+            }
+            state.status.failures += 1;
+        }
+        self.shared.wake.notify_all();
+        None
+    }
+
+    /// The host names (cgroup names) of the sandboxes waiting now.
+    pub fn ready_ids(&self) -> Vec<String> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.ready.iter().map(|p| p.id().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Block until `count` sandboxes are ready (for benchmarks and tests).
+    pub fn wait_ready(&self, count: usize) {
+        let Ok(mut state) = self.shared.state.lock() else {
+            return;
+        };
+        while state.ready.len() < count && !state.stopping {
+            state = match self.shared.wake.wait(state) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+impl Taken {
+    /// Run `req` in this sandbox under the request's limits.
+    pub fn run(
+        self,
+        req: &ExecutionRequest,
+        observer: Option<Observer>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Result<Outcome, airlock_jail::JailError>, InvalidRequest> {
+        let frame = req.request_frame()?;
+        let limits = req.limits()?;
+        let Taken { pending, shared } = self;
+        let outcome = pending.hand_off(None, Some(&frame), Some(&limits), observer, cancel);
+        if let Ok(mut state) = shared.state.lock() {
+            state.status.in_use = state.status.in_use.saturating_sub(1);
+            state.status.served += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// This sandbox's name on the host (its cgroup's), for tests and audit.
+    pub fn id(&self) -> &str {
+        self.pending.id()
+    }
+}
+
+/// The filler: keep `size` sandboxes ready, starting one at a time.
+fn fill(shared: &Shared) {
+    loop {
+        {
+            let Ok(mut state) = shared.state.lock() else {
+                return;
+            };
+            while !state.stopping && state.ready.len() >= state.status.size {
+                state = match shared.wake.wait(state) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
+            if state.stopping {
+                return;
+            }
+            state.status.starting = 1;
+        }
+        // Ready means the runner said hello: its modules are imported.
+        let started = airlock_jail::start(&shared.spec, None).and_then(|mut pending| {
+            if pending.wait_for_channel(READY_TIMEOUT) {
+                Ok(pending)
+            } else {
+                Err(airlock_jail::JailError::Cancelled)
+            }
+        });
+        let Ok(mut state) = shared.state.lock() else {
+            return;
+        };
+        state.status.starting = 0;
+        match started {
+            Ok(pending) => state.ready.push_back(pending),
+            Err(_) => {
+                state.status.failures += 1;
+                // Do not spin on a host that cannot start sandboxes right now.
+                drop(state);
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                continue;
+            }
+        }
+        state.status.ready = state.ready.len();
+        shared.wake.notify_all();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.stopping = true;
+            state.ready.clear();
+        }
+        self.shared.wake.notify_all();
+        if let Some(filler) = self.filler.take() {
+            let _ = filler.join();
+        }
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.ready.clear();
+        }
+    }
+}
