@@ -89,11 +89,17 @@ fn runner_table(runs: u32) -> Result<(), String> {
             let o = airlock_jail::run(&cold_spec, None, None).map_err(|e| e.to_string())?;
             cold.push(t.elapsed());
             check_ok(&o)?;
-            pool.wait_ready(2);
             // Take one, let the pool refill, then time the hand-off alone: on two cores a
             // refill running alongside would measure the refill, not the hand-off.
-            let taken = pool.take().ok_or("the pool had no sandbox ready")?;
-            pool.wait_ready(2);
+            let ready = || pool.wait_ready(2, Duration::from_secs(120));
+            if !ready() {
+                return Err(format!(
+                    "the pool could not start sandboxes: {:?}",
+                    pool.status()
+                ));
+            }
+            let taken = pool.take(&req).ok_or("the pool had no sandbox ready")?;
+            ready();
             let t = Instant::now();
             let o = taken
                 .run(&req, None, None)

@@ -34,8 +34,12 @@ fn setup(size: usize) -> (Pool, impl Fn(&ExecutionRequest) -> ExecutionResult) {
 }
 
 fn warm(pool: &Pool, req: &ExecutionRequest) -> ExecutionResult {
-    pool.wait_ready(1);
-    let taken = pool.take().expect("a ready sandbox");
+    assert!(
+        pool.wait_ready(1, Duration::from_secs(120)),
+        "{:?}",
+        pool.status()
+    );
+    let taken = pool.take(req).expect("a ready sandbox");
     let outcome = taken.run(req, None, None).unwrap().unwrap();
     ExecutionResult::from_outcome(req, chrono::Utc::now(), outcome)
 }
@@ -111,7 +115,11 @@ fn an_execution_sees_nothing_another_left_behind() {
 fn a_sandbox_that_died_while_waiting_is_never_handed_out() {
     require_root!();
     let (pool, _) = setup(1);
-    pool.wait_ready(1);
+    assert!(
+        pool.wait_ready(1, Duration::from_secs(120)),
+        "{:?}",
+        pool.status()
+    );
     let victim = pool.ready_ids().pop().expect("one waiting");
     // Kill everything in the waiting sandbox's cgroup, as an OOM kill or an operator would.
     let found = std::process::Command::new("find")
@@ -144,7 +152,7 @@ fn a_sandbox_that_died_while_waiting_is_never_handed_out() {
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let taken = pool.take();
+    let taken = pool.take(&request("pass"));
     assert!(
         taken.is_none() || taken.as_ref().is_some_and(|t| t.id() != victim),
         "a dead sandbox was handed out"
@@ -154,6 +162,36 @@ fn a_sandbox_that_died_while_waiting_is_never_handed_out() {
     // The pool replaces it.
     let r = warm(&pool, &request("print('replaced')"));
     assert_eq!(r.stdout, "replaced\n");
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn requests_the_pool_cannot_serve_are_left_to_a_cold_start() {
+    require_root!();
+    let (pool, _) = setup(1);
+    assert!(pool.wait_ready(1, Duration::from_secs(120)));
+    let mut granted = request("pass");
+    granted.grants.allow_env = vec!["PATH".into()];
+    let with_stdin = ExecutionRequest {
+        stdin: Some(b"x".to_vec()),
+        ..request("pass")
+    };
+    let bigger = ExecutionRequest {
+        max_memory_mb: 4096,
+        ..request("pass")
+    };
+    for req in [&granted, &with_stdin, &bigger] {
+        assert!(
+            pool.take(req).is_none(),
+            "{:?} was given a pooled sandbox",
+            req.grants
+        );
+    }
+    // The oracle can fire: a plain request gets one.
+    assert!(pool.take(&request("pass")).is_some());
 }
 
 #[test]

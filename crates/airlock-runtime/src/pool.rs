@@ -99,8 +99,9 @@ impl Pool {
             .unwrap_or_default()
     }
 
-    /// Whether `req` can run in one of this pool's sandboxes.
-    pub fn fits(&self, req: &ExecutionRequest) -> bool {
+    /// Whether `req` can run in one of this pool's sandboxes: grants, stdin and the CPU
+    /// share shape a sandbox when it starts, so a request that differs must start cold.
+    fn fits(&self, req: &ExecutionRequest) -> bool {
         let l = &self.shared.spec.limits;
         req.grants == Default::default()
             && req.stdin.is_none()
@@ -108,8 +109,12 @@ impl Pool {
             && (req.max_memory_mb << 20) <= l.memory_bytes
     }
 
-    /// A waiting sandbox, if one is ready now (dead ones are discarded on the way).
-    pub fn take(&self) -> Option<Taken> {
+    /// A waiting sandbox for `req`, if one is ready now and `req` fits the pool (dead
+    /// sandboxes are discarded on the way). None means: run it cold.
+    pub fn take(&self, req: &ExecutionRequest) -> Option<Taken> {
+        if !self.fits(req) {
+            return None;
+        }
         let mut state = self.shared.state.lock().ok()?;
         while let Some(mut pending) = state.ready.pop_front() {
             state.status.ready = state.ready.len();
@@ -136,17 +141,24 @@ impl Pool {
             .unwrap_or_default()
     }
 
-    /// Block until `count` sandboxes are ready (for benchmarks and tests).
-    pub fn wait_ready(&self, count: usize) {
+    /// Wait until `count` sandboxes are ready or `timeout` passes (a host that cannot
+    /// start sandboxes must not hang the caller). True when they are ready.
+    pub fn wait_ready(&self, count: usize, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
         let Ok(mut state) = self.shared.state.lock() else {
-            return;
+            return false;
         };
         while state.ready.len() < count && !state.stopping {
-            state = match self.shared.wake.wait(state) {
-                Ok(s) => s,
-                Err(_) => return,
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = match self.shared.wake.wait_timeout(state, left) {
+                Ok((s, _)) => s,
+                Err(_) => return false,
             };
         }
+        state.ready.len() >= count
     }
 }
 

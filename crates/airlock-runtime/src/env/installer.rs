@@ -52,7 +52,7 @@ pub enum Tool {
 impl Tool {
     pub fn describe(&self) -> String {
         match self {
-            Tool::Uv(_) => format!("uv ({})", UV_VERSION),
+            Tool::Uv(path) => format!("uv ({})", path.display()),
             Tool::Pip => "pip".into(),
         }
     }
