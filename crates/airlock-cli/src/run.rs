@@ -433,6 +433,7 @@ pub fn main(args: RunArgs) -> i32 {
                     Exit::Timeout => 124,
                     Exit::Cancelled => 130,
                     Exit::Signal(s) => 128 + s,
+                    Exit::Unreported => 128 + 9,
                 }
             }
             Err(e) => internal_error(e),

@@ -43,6 +43,17 @@ fn runtime_dir() -> PathBuf {
 }
 
 impl HostIdentity {
+    #[cfg(test)]
+    pub(crate) fn for_tests(uid: u32, per_box: bool) -> HostIdentity {
+        HostIdentity {
+            uid,
+            gid: uid,
+            per_box,
+            rootless: !per_box,
+            _lock: None,
+        }
+    }
+
     pub fn acquire(identity: Identity) -> Result<HostIdentity, JailError> {
         let (euid, egid) = (sys::getuid(), sys::getgid());
         if euid != 0 || identity == Identity::Installer {

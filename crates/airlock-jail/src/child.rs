@@ -53,14 +53,18 @@ pub struct ChildFds {
     /// The program's protocol channel: fd 3 reads what the supervisor sends, fd 4
     /// writes what it reads back.
     pub channel: Option<(OwnedFd, OwnedFd)>,
+    /// A template's unix socket for descriptors (fd 5).
+    pub control: Option<OwnedFd>,
 }
 
-/// Descriptors the program starts with: stdio, then the channel (when there is one).
+/// Descriptors the program starts with: stdio, then the channel (when there is one), then
+/// a template's control socket.
 struct ProgramFds {
     stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: OwnedFd,
     channel: Option<(OwnedFd, OwnedFd)>,
+    control: Option<OwnedFd>,
 }
 
 /// Everything the children need, computed by the supervisor before fork.
@@ -131,6 +135,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
     ]
     .into_iter()
     .chain(fds.stdin.as_ref())
+    .chain(fds.control.as_ref())
     .chain(fds.channel.iter().flat_map(|(r, w)| [r, w]))
     .map(|f| f.as_raw_fd() as u32)
     .collect();
@@ -180,6 +185,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
                 stdout: fds.stdout,
                 stderr: fds.stderr,
                 channel: fds.channel,
+                control: fds.control,
             };
             init(prep, lifeline_r, fds.report, fds.exec_sync, program)
         }
@@ -192,6 +198,7 @@ fn stage_inner(prep: &Prepared, fds: ChildFds) -> StepResult<i32> {
             drop(fds.stderr);
             drop(fds.stdin);
             drop(fds.channel);
+            drop(fds.control);
             let status = sys::waitpid(pid, false)
                 .ok()
                 .flatten()
@@ -228,10 +235,15 @@ fn init(
             bring_up_loopback()?;
         }
         set_rlimits(prep)?;
-        drop_capabilities()?;
+        // A template keeps its namespace's capabilities to build its children, which
+        // drop them (the host checks each child before handing it out).
+        if !prep.spec.zygote {
+            drop_capabilities()?;
+        }
         set_no_new_privs()?;
         let disabled = |layer| prep.spec.disabled.contains(&layer);
-        let landlock = if disabled(Optional::Landlock) {
+        // Landlock forbids mounting, which a template's children must do.
+        let landlock = if disabled(Optional::Landlock) || prep.spec.zygote {
             Enforcement::None
         } else {
             apply_landlock(prep)?
@@ -266,14 +278,18 @@ fn init(
     drop(exec_sync);
     drop(program_fds);
     // Reap every process of the namespace; report the program's status when it ends.
+    // A template's children are still serving requests when it ends: pid 1 stays (its
+    // exit would kill them) until the last of them is gone.
     loop {
         match sys::waitpid(-1, false) {
             Ok(Some((pid, status))) if pid == program => {
                 report(rfd, msg::EXITED, &status.to_le_bytes());
-                sys::exit_now(0);
+                if !prep.spec.zygote {
+                    sys::exit_now(0);
+                }
             }
             Ok(_) => {}
-            Err(_) => sys::exit_now(1),
+            Err(_) => sys::exit_now(i32::from(!prep.spec.zygote)),
         }
     }
 }
@@ -331,10 +347,12 @@ fn become_sandbox_user(prep: &Prepared) -> StepResult {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && prep.rootless => {}
         Err(e) => return fail(Layer::UidMap, format!("setgroups: {e}")),
     }
-    sys::setresgid(SANDBOX_UID).or_else(|e| fail(Layer::UidMap, format!("setresgid: {e}")))?;
+    // A template is root of its namespace: its capabilities then survive its execve.
+    let id = if prep.spec.zygote { 0 } else { SANDBOX_UID };
+    sys::setresgid(id).or_else(|e| fail(Layer::UidMap, format!("setresgid: {e}")))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 1)
         .or_else(|e| fail(Layer::UidMap, format!("keepcaps: {e}")))?;
-    sys::setresuid(SANDBOX_UID).or_else(|e| fail(Layer::UidMap, format!("setresuid: {e}")))?;
+    sys::setresuid(id).or_else(|e| fail(Layer::UidMap, format!("setresuid: {e}")))?;
     match sys::effective_capabilities() {
         Ok(caps) if caps & (1 << CAP_SYS_ADMIN) != 0 => Ok(()),
         Ok(_) => fail(Layer::UidMap, "lost CAP_SYS_ADMIN in the user namespace"),
@@ -635,6 +653,7 @@ fn exec_program(
     if let Some((input, output)) = &fds.channel {
         placements.extend([input.as_raw_fd(), output.as_raw_fd()]);
     }
+    placements.extend(fds.control.as_ref().map(|c| c.as_raw_fd()));
     // Move every descriptor still needed above the targets first (close-on-exec copies).
     let raise = |fd: RawFd| {
         sys::dup_above(fd, SCRATCH_FD).or_else(|e| fail(Layer::Fds, format!("dup {fd}: {e}")))

@@ -22,11 +22,13 @@ pub enum Layer {
     Landlock,
     Seccomp,
     Exec,
+    /// A warm pool's template, or the check of a child it made.
+    Zygote,
 }
 
 impl Layer {
     /// Every layer, in build order.
-    pub const ALL: [Layer; 14] = [
+    pub const ALL: [Layer; 15] = [
         Layer::Cgroup,
         Layer::Namespaces,
         Layer::UidMap,
@@ -41,6 +43,7 @@ impl Layer {
         Layer::Landlock,
         Layer::Seccomp,
         Layer::Exec,
+        Layer::Zygote,
     ];
 
     /// The layer a child reported by name (unknown names count as the exec step).
@@ -67,6 +70,7 @@ impl Layer {
             Layer::Landlock => "landlock",
             Layer::Seccomp => "seccomp",
             Layer::Exec => "exec",
+            Layer::Zygote => "zygote",
         }
     }
 }

@@ -58,3 +58,40 @@ pub fn restrict(
         RulesetStatus::NotEnforced => Enforcement::None,
     })
 }
+
+/// The same policy as raw numbers for the kernel's ABI, for a warm pool's template to
+/// install in each child it forks (Python makes the three system calls with them).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RawRuleset {
+    pub handled_fs: u64,
+    pub handled_net: u64,
+    pub scoped: u64,
+    /// (path, allowed access) pairs, in the order they are added.
+    pub rules: Vec<(String, u64)>,
+    /// What the kernel will enforce of it, as the child reports it ([`Enforcement`]).
+    pub enforcement: u8,
+}
+
+/// [`restrict`]'s policy (without TCP ports) for ABI `abi`; None when there is no Landlock.
+pub fn raw_ruleset(abi: i64, writable: &[&str], device_files: &[&str]) -> Option<RawRuleset> {
+    if abi < 1 {
+        return None;
+    }
+    let version = ABI::from(abi.min(i64::from(i32::MAX)) as i32);
+    let all = AccessFs::from_all(version);
+    let mut rules = vec![("/".to_string(), AccessFs::from_read(version).bits())];
+    rules.extend(writable.iter().map(|p| (p.to_string(), all.bits())));
+    let file = AccessFs::from_file(version) & !AccessFs::Execute;
+    rules.extend(device_files.iter().map(|p| (p.to_string(), file.bits())));
+    Some(RawRuleset {
+        handled_fs: all.bits(),
+        handled_net: AccessNet::from_all(version).bits(),
+        scoped: Scope::from_all(version).bits(),
+        rules,
+        enforcement: if abi >= 9 {
+            Enforcement::Full as u8
+        } else {
+            Enforcement::Partial as u8
+        },
+    })
+}

@@ -22,6 +22,7 @@ mod spec;
 mod supervisor;
 #[allow(unsafe_code)]
 mod sys;
+mod zygote;
 
 pub use boxid::INSTALLER_UID;
 pub use error::{JailError, Layer};
@@ -31,3 +32,4 @@ pub use spec::{
     SANDBOX_UID, WORKDIR,
 };
 pub use supervisor::{run, start, Exit, Layers, Observer, Outcome, Pending, Stream};
+pub use zygote::{Zygote, CHILD_UID_BASE};

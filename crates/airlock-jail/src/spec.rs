@@ -167,6 +167,12 @@ pub struct JailSpec {
     /// Layers switched off on purpose, to show that every other layer holds on its own
     /// (defence-in-depth tests). Reported in the outcome; empty in any normal use.
     pub disabled: Vec<Optional>,
+    /// The program is a warm pool's template (see [`crate::Zygote`]): it stays root of
+    /// its user namespace with that namespace's capabilities (to build child sandboxes
+    /// it forks), runs under the zygote seccomp filter and no Landlock (which forbids
+    /// mounting), gets a unix socket for descriptors at fd 5, and its pid 1 outlives it
+    /// until its children are gone. Never for code of a request.
+    pub zygote: bool,
 }
 
 /// The two pipes between the host and a runner inside the sandbox.
@@ -226,6 +232,7 @@ impl JailSpec {
             disabled: Vec::new(),
             network: Network::None,
             identity: Identity::PerRun,
+            zygote: false,
         }
     }
 
@@ -257,6 +264,22 @@ impl JailSpec {
         }
         for file in &self.files {
             check_sandbox_path("file", &file.path)?;
+        }
+        if self.zygote {
+            let shaped = self.channel.is_none()
+                || self.stdin.is_some()
+                || self.network != Network::None
+                || self.identity != Identity::PerRun
+                || !self.disabled.is_empty()
+                || self.binds.iter().any(|b| b.writable);
+            if shaped {
+                return Err(invalid(
+                    "zygote",
+                    "a template needs a channel and takes no stdin, network, installer \
+                     identity, disabled layer or writable bind"
+                        .into(),
+                ));
+            }
         }
         for (name, value) in &self.env {
             if name.is_empty() || name.contains('=') || name.contains('\0') || value.contains('\0')

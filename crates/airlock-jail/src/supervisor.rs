@@ -37,6 +37,10 @@ pub enum Exit {
     Timeout,
     /// The caller cancelled the run and everything in the sandbox was killed.
     Cancelled,
+    /// It ended, but nobody could say how: a pool child whose template ended before it
+    /// (the template is its parent and reports its status). The program's own report,
+    /// if it made one, is what is left.
+    Unreported,
 }
 
 /// What one run produced and used.
@@ -88,16 +92,16 @@ pub struct Layers {
 pub type Observer<'a> = &'a mut dyn FnMut(Stream, &[u8]);
 
 #[derive(Debug)]
-struct Capture {
-    fd: Option<OwnedFd>,
-    kept: Vec<u8>,
+pub(crate) struct Capture {
+    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) kept: Vec<u8>,
     truncated: bool,
-    limit: usize,
+    pub(crate) limit: usize,
     stream: Stream,
 }
 
 impl Capture {
-    fn new(fd: OwnedFd, limit: u64, stream: Stream) -> Capture {
+    pub(crate) fn new(fd: OwnedFd, limit: u64, stream: Stream) -> Capture {
         Capture {
             fd: Some(fd),
             kept: Vec::new(),
@@ -108,7 +112,7 @@ impl Capture {
     }
 
     /// Read what is there; false at end of file.
-    fn pump(&mut self, observer: &mut Option<Observer>) -> bool {
+    pub(crate) fn pump(&mut self, observer: &mut Option<Observer>) -> bool {
         let Some(fd) = &self.fd else { return false };
         let mut buf = [0u8; 65536];
         match sys::read(fd.as_raw_fd(), &mut buf) {
@@ -180,18 +184,18 @@ fn split<T>(pair: Option<(T, T)>) -> (Option<T>, Option<T>) {
 
 /// Messages from the children, parsed from the report pipe.
 #[derive(Debug, Default)]
-struct Reports {
+pub(crate) struct Reports {
     buf: Vec<u8>,
-    eof: bool,
+    pub(crate) eof: bool,
     unshared: bool,
     init_pid: Option<i32>,
-    landlock: Option<Enforcement>,
-    error: Option<(String, String)>,
-    exited: Option<i32>,
+    pub(crate) landlock: Option<Enforcement>,
+    pub(crate) error: Option<(String, String)>,
+    pub(crate) exited: Option<i32>,
 }
 
 impl Reports {
-    fn pump(&mut self, fd: RawFd) {
+    pub(crate) fn pump(&mut self, fd: RawFd) {
         let mut buf = [0u8; 4096];
         match sys::read(fd, &mut buf) {
             Ok(0) | Err(_) => self.eof = true,
@@ -245,7 +249,7 @@ impl Reports {
     }
 }
 
-fn ms_until(deadline: Instant) -> i32 {
+pub(crate) fn ms_until(deadline: Instant) -> i32 {
     deadline
         .saturating_duration_since(Instant::now())
         .as_millis()
@@ -268,16 +272,20 @@ pub fn run(
 /// the sandbox and removes its cgroup.
 #[derive(Debug)]
 pub struct Pending {
-    run: Running,
-    captures: Vec<Capture>,
-    stdin_w: Option<OwnedFd>,
-    channel_w: Option<OwnedFd>,
-    limits: Limits,
-    layers: Layers,
-    setup: Duration,
+    pub(crate) run: Running,
+    pub(crate) captures: Vec<Capture>,
+    pub(crate) stdin_w: Option<OwnedFd>,
+    pub(crate) channel_w: Option<OwnedFd>,
+    /// A template's end of its control socket.
+    pub(crate) control: Option<OwnedFd>,
+    pub(crate) limits: Limits,
+    pub(crate) layers: Layers,
+    pub(crate) setup: Duration,
     /// Holds the sandbox's host uid (its box lock) for as long as the sandbox lives.
-    _identity: HostIdentity,
-    finished: bool,
+    pub(crate) _identity: HostIdentity,
+    /// A pool child keeps its template alive: the template's pid 1 is its ancestor.
+    pub(crate) _template: Option<std::sync::Arc<crate::zygote::Template>>,
+    pub(crate) finished: bool,
 }
 
 /// Set up a sandbox for `spec` and start its program; give it its input with
@@ -287,12 +295,18 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
     spec.validate()?;
     // The narrower filter goes first: the allow-list itself forbids seccomp(2) afterwards.
     let mut seccomp = Vec::new();
-    if !spec.allow_exec_writable {
+    if spec.zygote {
+        seccomp.push(
+            crate::seccomp::zygote_program().map_err(|e| JailError::layer(Layer::Seccomp, e))?,
+        );
+    } else if !spec.allow_exec_writable {
         seccomp.push(
             crate::seccomp::no_native_code().map_err(|e| JailError::layer(Layer::Seccomp, e))?,
         );
     }
-    seccomp.push(crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?);
+    if !spec.zygote {
+        seccomp.push(crate::seccomp::program().map_err(|e| JailError::layer(Layer::Seccomp, e))?);
+    }
     let hierarchy = Hierarchy::detect().map_err(|e| JailError::layer(Layer::Cgroup, e))?;
     let identity = HostIdentity::acquire(spec.identity)?;
     let name = format!("airlock-{}", uuid::Uuid::new_v4().simple());
@@ -324,11 +338,17 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
     let (stdin_r, stdin_w) = split(optional_pipe(spec.stdin.is_some())?);
     let (chan_in_r, chan_in_w) = split(optional_pipe(spec.channel.is_some())?);
     let (chan_out_r, chan_out_w) = split(optional_pipe(spec.channel.is_some())?);
+    let (control, control_sandbox) = if spec.zygote {
+        let (a, b) = sys::seqpacket_pair().map_err(JailError::supervisor("socketpair"))?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
 
     let stage_pid = match sys::fork().map_err(JailError::supervisor("fork"))? {
         sys::Forked::Child => {
             drop((
-                report_r, exec_r, go_w, out_r, err_r, stdin_w, chan_in_w, chan_out_r,
+                report_r, exec_r, go_w, out_r, err_r, stdin_w, chan_in_w, chan_out_r, control,
             ));
             child::stage(
                 &prep,
@@ -340,25 +360,39 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
                     stdout: out_w,
                     stderr: err_w,
                     channel: chan_in_r.zip(chan_out_w),
+                    control: control_sandbox,
                 },
             )
         }
         sys::Forked::Parent(pid) => pid,
     };
     drop((
-        report_w, exec_w, go_r, out_w, err_w, stdin_r, chan_in_r, chan_out_w,
+        report_w,
+        exec_w,
+        go_r,
+        out_w,
+        err_w,
+        stdin_r,
+        chan_in_r,
+        chan_out_w,
+        control_sandbox,
     ));
 
     let mut run = Running {
-        stage_pid,
+        stage_pid: Some(stage_pid),
+        jail_processes: JAIL_PROCESSES,
         cgroup,
         report: report_r,
         reports: Reports::default(),
+        pidfd: None,
     };
     let setup = run.setup(
         &go_w,
         &exec_r,
-        &identity,
+        &IdMaps {
+            identity: &identity,
+            zygote: spec.zygote,
+        },
         called + spec.limits.timeout,
         cancel,
     );
@@ -406,10 +440,12 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
         captures,
         stdin_w,
         channel_w: chan_in_w,
+        control,
         limits: spec.limits.clone(),
         layers,
         setup: called.elapsed(),
         _identity: identity,
+        _template: None,
         finished: false,
     })
 }
@@ -422,6 +458,9 @@ impl Pending {
 
     /// The program is still alive and waiting (it has neither exited nor been killed).
     pub fn is_waiting(&mut self) -> bool {
+        if let Some(pidfd) = &self.run.pidfd {
+            return !sys::poll_readable(&[pidfd.as_raw_fd()], 0).map_or(true, |r| r[0]);
+        }
         let fd = self.run.report.as_raw_fd();
         while !self.run.reports.eof && sys::poll_readable(&[fd], 0).map(|r| r[0]).unwrap_or(false) {
             self.run.reports.pump(fd);
@@ -470,7 +509,7 @@ impl Pending {
             limits.validate()?;
             self.run.cgroup.set_limits(
                 limits.memory_bytes,
-                limits.pids + JAIL_PROCESSES,
+                limits.pids + self.run.jail_processes,
                 limits.cpu_percent,
             )?;
             for c in self.captures.iter_mut().take(2) {
@@ -514,6 +553,7 @@ impl Pending {
             None => match status {
                 Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
                 Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
+                _ if self.run.stage_pid.is_none() => Exit::Unreported,
                 // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
                 _ => Exit::Signal(libc::SIGKILL),
             },
@@ -559,11 +599,24 @@ impl Drop for Pending {
 
 /// A started jail, until its processes are gone and its cgroup removed.
 #[derive(Debug)]
-struct Running {
-    stage_pid: i32,
-    cgroup: Cgroup,
-    report: OwnedFd,
-    reports: Reports,
+pub(crate) struct Running {
+    /// The stage process, when this supervisor forked it (a pool child's parent is its
+    /// template, which reports its end on the report pipe).
+    pub(crate) stage_pid: Option<i32>,
+    /// Processes of the jail itself in the cgroup besides the program's own.
+    pub(crate) jail_processes: u32,
+    pub(crate) cgroup: Cgroup,
+    pub(crate) report: OwnedFd,
+    pub(crate) reports: Reports,
+    /// A pool child's process, for knowing whether it still lives (its status comes
+    /// from its template, which may end first).
+    pub(crate) pidfd: Option<OwnedFd>,
+}
+
+/// How the sandbox's ids map to the host's.
+struct IdMaps<'a> {
+    identity: &'a HostIdentity,
+    zygote: bool,
 }
 
 impl Running {
@@ -573,7 +626,7 @@ impl Running {
         &mut self,
         go: &OwnedFd,
         exec: &OwnedFd,
-        identity: &HostIdentity,
+        maps: &IdMaps,
         deadline: Instant,
         cancel: Option<&AtomicBool>,
     ) -> Result<(), JailError> {
@@ -602,7 +655,10 @@ impl Running {
                 }
             }
             if self.reports.unshared && !mapped {
-                write_id_maps(self.stage_pid, identity)?;
+                let stage = self.stage_pid.ok_or_else(|| {
+                    JailError::layer(Layer::UidMap, "no stage process to map ids for")
+                })?;
+                write_id_maps(stage, maps)?;
                 sys::write_all(go.as_raw_fd(), &[msg::MAPPED])
                     .map_err(JailError::supervisor("signal stage"))?;
                 mapped = true;
@@ -706,18 +762,23 @@ impl Running {
     /// Kill whatever is left and reap the stage.
     fn finish(&mut self) {
         self.cgroup.kill_all();
-        let _ = sys::waitpid(self.stage_pid, false);
+        if let Some(stage) = self.stage_pid {
+            let _ = sys::waitpid(stage, false);
+        }
     }
 
     fn abort(&mut self) {
-        let _ = sys::kill(self.stage_pid, libc::SIGKILL);
+        if let Some(stage) = self.stage_pid {
+            let _ = sys::kill(stage, libc::SIGKILL);
+        }
         self.finish();
     }
 }
 
 /// Map the sandbox uid/gid to the host identity (written from outside, as the kernel
 /// requires for ids other than the writer's own).
-fn write_id_maps(pid: i32, identity: &HostIdentity) -> Result<(), JailError> {
+fn write_id_maps(pid: i32, maps: &IdMaps) -> Result<(), JailError> {
+    let identity = maps.identity;
     let write = |file: &str, text: String| {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, text)
@@ -726,6 +787,11 @@ fn write_id_maps(pid: i32, identity: &HostIdentity) -> Result<(), JailError> {
     // As root, setgroups stays allowed so the sandbox drops root's supplementary groups.
     if identity.rootless {
         write("setgroups", "deny".into())?;
+    }
+    if maps.zygote {
+        let (uids, gids) = crate::zygote::template_id_maps(identity);
+        write("uid_map", uids)?;
+        return write("gid_map", gids);
     }
     write("uid_map", format!("{SANDBOX_UID} {} 1\n", identity.uid))?;
     write("gid_map", format!("{SANDBOX_UID} {} 1\n", identity.gid))

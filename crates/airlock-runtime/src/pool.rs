@@ -9,22 +9,53 @@
 //!
 //! Only requests whose sandbox-shaping settings equal the pool's can use it (no grants,
 //! the pool's CPU share, no stdin, at most the pool's memory); others start cold.
+//!
+//! Two ways to make the sandboxes ([`Mode`]). As root, a template (zygote) imports the
+//! modules once and each sandbox is a fork of it that builds its own namespaces and drops
+//! its privileges, checked by the host before use (`airlock_jail::Zygote`): a new sandbox
+//! costs milliseconds, so the pool keeps up under sustained load. Otherwise each sandbox
+//! is a cold start that imports the modules itself. A template that dies is replaced;
+//! the sandboxes it already made keep working.
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use airlock_jail::{JailSpec, Observer, Outcome, Pending};
+use airlock_jail::{JailError, JailSpec, Observer, Outcome, Pending, SandboxFile, Zygote};
 
 use crate::request::{ExecutionRequest, InvalidRequest};
+use crate::runner::{RUNNER_PATH, ZYGOTE_PATH, ZYGOTE_SOURCE};
 
 /// How long a new sandbox may take to import its modules and say it is ready.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// How a pool makes its sandboxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Forked from a template that imported the modules once (needs root).
+    #[default]
+    Zygote,
+    /// Each started cold, importing the modules itself (any host).
+    Prestart,
+}
+
+impl Mode {
+    /// The best mode this host allows.
+    pub fn for_host() -> Mode {
+        if airlock_jail::doctor::is_root() {
+            Mode::Zygote
+        } else {
+            Mode::Prestart
+        }
+    }
+}
+
 /// What the pool holds and has done, for `doctor`-style output and `/health`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStatus {
+    pub mode: Mode,
     pub size: usize,
     pub ready: usize,
     pub starting: usize,
@@ -32,6 +63,8 @@ pub struct PoolStatus {
     pub served: u64,
     /// Sandboxes that could not be started or died while waiting.
     pub failures: u64,
+    /// Templates started (zygote mode): more than one means one ended and was replaced.
+    pub templates_started: u64,
 }
 
 #[derive(Default)]
@@ -39,12 +72,16 @@ struct State {
     ready: VecDeque<Pending>,
     status: PoolStatus,
     stopping: bool,
+    /// Why the last sandbox could not be made.
+    last_error: Option<String>,
 }
 
 struct Shared {
     spec: JailSpec,
     state: Mutex<State>,
     wake: Condvar,
+    /// The current template (zygote mode).
+    zygote: Mutex<Option<Zygote>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -70,18 +107,26 @@ pub struct Taken {
 }
 
 impl Pool {
-    /// Start filling a pool with sandboxes made from `spec` (a request's sandbox spec).
+    /// Start filling a pool with sandboxes made from `spec` (a request's sandbox spec),
+    /// in the best mode the host allows.
     pub fn new(spec: JailSpec, size: usize) -> Pool {
+        Pool::with_mode(spec, size, Mode::for_host())
+    }
+
+    /// The same, in a chosen mode.
+    pub fn with_mode(spec: JailSpec, size: usize, mode: Mode) -> Pool {
         let shared = Arc::new(Shared {
             spec,
             state: Mutex::new(State {
                 status: PoolStatus {
+                    mode,
                     size,
                     ..PoolStatus::default()
                 },
                 ..State::default()
             }),
             wake: Condvar::new(),
+            zygote: Mutex::new(None),
         });
         let filler_shared = Arc::clone(&shared);
         let filler = std::thread::Builder::new()
@@ -130,6 +175,17 @@ impl Pool {
         }
         self.shared.wake.notify_all();
         None
+    }
+
+    /// Why the last sandbox could not be made, if one could not.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.state.lock().ok()?.last_error.clone()
+    }
+
+    /// The host pid of the current template (zygote mode), for operators and tests.
+    pub fn template_pid(&self) -> Option<i32> {
+        let zygote = self.shared.zygote.lock().ok()?;
+        zygote.as_ref().filter(|z| z.is_alive()).map(Zygote::pid)
     }
 
     /// The host names (cgroup names) of the sandboxes waiting now.
@@ -187,6 +243,56 @@ impl Taken {
     }
 }
 
+/// The spec of a template for sandboxes of `spec`: the zygote instead of the runner.
+pub fn zygote_spec(spec: &JailSpec) -> JailSpec {
+    let mut zygote = spec.clone();
+    for arg in zygote.args.iter_mut().filter(|a| *a == RUNNER_PATH) {
+        *arg = ZYGOTE_PATH.into();
+    }
+    zygote.files.push(SandboxFile {
+        path: ZYGOTE_PATH.into(),
+        contents: ZYGOTE_SOURCE.as_bytes().to_vec(),
+        mode: 0o444,
+    });
+    zygote.zygote = true;
+    zygote
+}
+
+/// One new sandbox, ready (its runner said hello: the modules are imported).
+fn make(shared: &Shared) -> Result<Pending, JailError> {
+    let mode = shared
+        .state
+        .lock()
+        .map(|s| s.status.mode)
+        .unwrap_or_default();
+    let mut pending = match mode {
+        Mode::Prestart => airlock_jail::start(&shared.spec, None)?,
+        Mode::Zygote => {
+            let mut current = shared.zygote.lock().map_err(|_| JailError::Layer {
+                layer: airlock_jail::Layer::Zygote,
+                message: "the pool's template lock is poisoned".into(),
+            })?;
+            if !current.as_ref().is_some_and(Zygote::is_alive) {
+                // The sandboxes the old template made hold it until they are done.
+                *current = None;
+                let zygote = Zygote::start(&zygote_spec(&shared.spec), READY_TIMEOUT)?;
+                if let Ok(mut state) = shared.state.lock() {
+                    state.status.templates_started += 1;
+                }
+                *current = Some(zygote);
+            }
+            let zygote = current.as_ref().expect("just set").clone();
+            drop(current);
+            zygote.spawn(&shared.spec.limits)?
+        }
+    };
+    if pending.wait_for_channel(READY_TIMEOUT) {
+        Ok(pending)
+    } else {
+        Err(JailError::Cancelled)
+    }
+}
+
 /// The filler: keep `size` sandboxes ready, starting one at a time.
 fn fill(shared: &Shared) {
     loop {
@@ -205,22 +311,16 @@ fn fill(shared: &Shared) {
             }
             state.status.starting = 1;
         }
-        // Ready means the runner said hello: its modules are imported.
-        let started = airlock_jail::start(&shared.spec, None).and_then(|mut pending| {
-            if pending.wait_for_channel(READY_TIMEOUT) {
-                Ok(pending)
-            } else {
-                Err(airlock_jail::JailError::Cancelled)
-            }
-        });
+        let started = make(shared);
         let Ok(mut state) = shared.state.lock() else {
             return;
         };
         state.status.starting = 0;
         match started {
             Ok(pending) => state.ready.push_back(pending),
-            Err(_) => {
+            Err(e) => {
                 state.status.failures += 1;
+                state.last_error = Some(e.to_string());
                 // Do not spin on a host that cannot start sandboxes right now.
                 drop(state);
                 std::thread::sleep(std::time::Duration::from_millis(200));
@@ -244,6 +344,9 @@ impl Drop for Pool {
         }
         if let Ok(mut state) = self.shared.state.lock() {
             state.ready.clear();
+        }
+        if let Ok(mut zygote) = self.shared.zygote.lock() {
+            zygote.take();
         }
     }
 }

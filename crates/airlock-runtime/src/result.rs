@@ -202,12 +202,23 @@ impl ExecutionResult {
             line: e.line,
         });
         let truncated = o.stdout_truncated || o.stderr_truncated;
-        match o.exit {
+        // A pool child whose template ended first: nobody reaped it for the host, so the
+        // runner's own last frame says how it ended (without one, it was killed).
+        let exit = match o.exit {
+            Exit::Unreported => match report.ending {
+                Some(Ending::Completed) => Exit::Code(0),
+                Some(Ending::Exception) => Exit::Code(1),
+                Some(Ending::Exited(code)) => Exit::Code(code),
+                None => Exit::Signal(libc_sig::SIGKILL),
+            },
+            other => other,
+        };
+        match exit {
             Exit::Code(code) => r.exit_code = Some(code),
             Exit::Signal(sig) => r.signal = Some(sig),
-            Exit::Timeout | Exit::Cancelled => {}
+            Exit::Timeout | Exit::Cancelled | Exit::Unreported => {}
         }
-        let (status, reason, error) = match o.exit {
+        let (status, reason, error) = match exit {
             Exit::Timeout => (
                 "timeout",
                 Some("timeout"),
@@ -256,6 +267,12 @@ impl ExecutionResult {
                 ("failed", Some("exception"), Some(error))
             }
             Exit::Code(0) => ("completed", None, None),
+            // Resolved from the report above; kept for completeness.
+            Exit::Unreported => (
+                "failed",
+                Some("signal"),
+                Some("Ended without a status".to_string()),
+            ),
             Exit::Code(code) => {
                 // The last line of stderr is usually the one-line form of the failure
                 // ("ZeroDivisionError: division by zero").

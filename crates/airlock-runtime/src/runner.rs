@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 pub const RUNNER_SOURCE: &str = include_str!("../runner/runner.py");
 /// Where the runner sits in the sandbox (read-only, like all airlock puts there).
 pub const RUNNER_PATH: &str = "/airlock/runner.py";
+/// A warm pool's template (`runner/zygote.py`): imports once, forks a runner per request.
+pub const ZYGOTE_SOURCE: &str = include_str!("../runner/zygote.py");
+pub const ZYGOTE_PATH: &str = "/airlock/zygote.py";
 /// The directory of the working dir whose files come back in the result.
 pub const OUTPUTS_DIR: &str = "outputs";
 /// The file name the user's code carries in tracebacks.

@@ -110,6 +110,7 @@ fn describe_exit(exit: Exit) -> String {
         Exit::Signal(s) => format!("killed by signal {s}"),
         Exit::Timeout => "timed out".into(),
         Exit::Cancelled => "cancelled".into(),
+        Exit::Unreported => "ended without a status".into(),
     }
 }
 
