@@ -226,3 +226,166 @@ fn the_requests_limits_apply_at_hand_off() {
     assert_eq!(r.status, "timeout");
     assert!(r.duration < 2.0, "{}", r.duration);
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_listening_socket_of_one_execution_is_out_of_anothers_reach() {
+    require_root!();
+    let (pool, _) = setup(2);
+    assert!(
+        pool.wait_ready(2, Duration::from_secs(120)),
+        "{:?}",
+        pool.last_error()
+    );
+    let listener = pool.take(&request("pass")).expect("ready");
+    let other = pool.take(&request("pass")).expect("ready");
+    // The first listens on an abstract unix socket and a UDP port (TCP is Landlock's
+    // to deny anyway), proves it can reach both itself (the oracle can fire), and waits
+    // for anything from another execution while the second one runs.
+    let listen = request(
+        "import socket\n\
+         u = socket.socket(socket.AF_UNIX); u.bind('\\0airlock-left'); u.listen()\n\
+         s = socket.socket(socket.AF_UNIX); s.connect('\\0airlock-left'); s.close()\n\
+         d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('127.0.0.1', 45871))\n\
+         d.settimeout(3); d.sendto(b'self', ('127.0.0.1', 45871)); assert d.recvfrom(16)[0] == b'self'\n\
+         print('self ok', flush=True)\n\
+         try:\n\
+         \x20   print('got', d.recvfrom(16)[0])\n\
+         except socket.timeout:\n\
+         \x20   print('nothing from others')",
+    );
+    let first = std::thread::spawn(move || {
+        let outcome = listener.run(&listen, None, None).unwrap().unwrap();
+        ExecutionResult::from_outcome(&listen, chrono::Utc::now(), outcome)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let probe = request(
+        "import socket\n\
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'other', ('127.0.0.1', 45871)); print('sent')\n\
+         s = socket.socket(socket.AF_UNIX)\n\
+         try:\n\
+         \x20   s.connect('\\0airlock-left'); print('reached')\n\
+         except OSError as e:\n\
+         \x20   print('refused', type(e).__name__)",
+    );
+    let outcome = other.run(&probe, None, None).unwrap().unwrap();
+    let second = ExecutionResult::from_outcome(&probe, chrono::Utc::now(), outcome);
+    let first = first.join().unwrap();
+    assert_eq!(
+        first.stdout, "self ok\nnothing from others\n",
+        "{:?} {}",
+        first.error, first.stderr
+    );
+    assert_eq!(
+        second.stdout, "sent\nrefused ConnectionRefusedError\n",
+        "{}",
+        second.stderr
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_pooled_sandbox_has_every_layer_of_a_cold_one() {
+    require_root!();
+    let (pool, cold) = setup(1);
+    // What the kernel says of the process, and what it refuses: the same probes cold and
+    // warm (a cold sandbox is the reference the escape suite holds to).
+    let probe = request(
+        "import ctypes, mmap, os\n\
+         status = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n\
+         print(os.getuid(), os.getgid(), status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip(), status['Seccomp'].strip())\n\
+         def attempt(name, f):\n\
+         \x20   try:\n\
+         \x20       f(); print(name, 'allowed')\n\
+         \x20   except Exception as e:\n\
+         \x20       print(name, 'denied', type(e).__name__)\n\
+         attempt('exec', lambda: os.execv('/bin/true', ['true']))\n\
+         attempt('write-root', lambda: open('/airlock/x', 'w'))\n\
+         attempt('write-interpreter', lambda: open(os.__file__, 'a'))\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         def call(r):\n\
+         \x20   if r != 0: raise OSError(ctypes.get_errno(), 'failed')\n\
+         attempt('unshare-user', lambda: call(libc.unshare(0x10000000)))\n\
+         attempt('mount', lambda: call(libc.mount(b'tmpfs', b'/tmp', b'tmpfs', 0, None)))\n\
+         attempt('exec-memory', lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC))\n\
+         attempt('write-tmp', lambda: open('/tmp/x', 'w').write('x'))\n\
+         attempt('write-work', lambda: open('/work/x', 'w').write('x'))\n\
+         print(open('/proc/sys/kernel/hostname').read().strip(), [len(open(p).read()) for p in ('/proc/timer_list', '/proc/sched_debug') if os.path.exists(p)])",
+    );
+    let c = cold(&probe);
+    let w = warm(&pool, &probe);
+    assert_eq!(c.status, "completed", "{:?} {}", c.error, c.stderr);
+    assert_eq!(w.status, "completed", "{:?} {}", w.error, w.stderr);
+    assert_eq!(w.stdout, c.stdout, "warm differs from cold");
+    // The oracles can fire: the lines name both outcomes.
+    assert!(w.stdout.contains("exec denied") && w.stdout.contains("write-tmp allowed"));
+    assert!(w
+        .stdout
+        .starts_with("1000 1000 0000000000000000 0000000000000000 1 2\n"));
+    let layers = w.sandbox.as_ref().expect("layers");
+    assert!(layers.host_uid >= 2_000_000_000, "{layers:?}");
+    assert_ne!(
+        Some(layers.host_uid),
+        c.sandbox.as_ref().map(|s| s.host_uid),
+        "its own host uid"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn killing_the_template_makes_the_pool_rebuild_it_and_no_request_fails() {
+    require_root!();
+    let (pool, _) = setup(2);
+    assert!(
+        pool.wait_ready(2, Duration::from_secs(120)),
+        "{:?}",
+        pool.last_error()
+    );
+    let template = pool.template_pid().expect("zygote mode as root");
+    // One request is running when the template dies.
+    let running = pool.take(&request("pass")).expect("ready");
+    let slow = request("import time\ntime.sleep(1)\nprint('survived')");
+    let in_flight = std::thread::spawn(move || {
+        let outcome = running.run(&slow, None, None).unwrap().unwrap();
+        ExecutionResult::from_outcome(&slow, chrono::Utc::now(), outcome)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &template.to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        killed.success(),
+        "the oracle can fire: the template was there to kill"
+    );
+    for i in 0..6 {
+        let code = format!("print({i} * 2)");
+        let r = warm(&pool, &request(&code));
+        assert_eq!(
+            (r.status.as_str(), r.stdout.trim()),
+            ("completed", (i * 2).to_string().as_str()),
+            "request {i} after the kill: {:?} {}",
+            r.error,
+            r.stderr
+        );
+    }
+    let r = in_flight.join().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.stdout.as_str(), r.exit_code),
+        ("completed", "survived\n", Some(0)),
+        "{:?}",
+        r.error
+    );
+    let status = pool.status();
+    assert!(status.templates_started >= 2, "{status:?}");
+    assert_ne!(pool.template_pid(), Some(template));
+}
