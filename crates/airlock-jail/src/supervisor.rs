@@ -158,19 +158,20 @@ impl<'a> Feeder<'a> {
         }
     }
 
-    /// Write what the pipe takes now; close it when all is written (or the reader left).
+    /// Write what the pipe takes now; close it as soon as all is written (a reader that
+    /// reads to end of file must not wait for the next turn of the loop), or when the
+    /// reader has left.
     fn feed(&mut self) {
         let Some(fd) = &self.fd else { return };
-        if self.rest.is_empty() {
-            self.fd = None;
-            return;
-        }
-        if sys::poll_writable(fd.as_raw_fd(), 0).unwrap_or(false) {
+        if !self.rest.is_empty() && sys::poll_writable(fd.as_raw_fd(), 0).unwrap_or(false) {
             match sys::write(fd.as_raw_fd(), self.rest) {
                 Ok(n) => self.rest = &self.rest[n..],
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => self.fd = None,
             }
+        }
+        if self.rest.is_empty() {
+            self.fd = None;
         }
     }
 }
