@@ -31,5 +31,7 @@ pub use spec::{
     bounds, Bind, Channel, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
     SANDBOX_UID, WORKDIR,
 };
-pub use supervisor::{run, start, Exit, Layers, Observer, Outcome, Pending, Stream};
+pub use supervisor::{
+    run, settle, start, EndOfRun, Exit, Layers, Observer, Outcome, Pending, Stream,
+};
 pub use zygote::{Zygote, CHILD_UID_BASE};

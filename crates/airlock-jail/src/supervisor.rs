@@ -141,6 +141,53 @@ impl Capture {
             }
         }
     }
+
+    /// Read everything the pipe holds now (without waiting for more).
+    fn drain(&mut self, observer: &mut Option<Observer>) {
+        while let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) {
+            if !sys::poll_readable(&[fd], 0).is_ok_and(|r| r[0]) || !self.pump(observer) {
+                break;
+            }
+        }
+    }
+}
+
+/// Recognises, in what a program wrote on its channel, that it announced the end of its
+/// run and with which exit code (a runner's last frame). The run then ends at once: the
+/// result goes back to the caller and the sandbox is torn down in the background.
+pub type EndOfRun = fn(&[u8]) -> Option<i32>;
+
+/// Background teardowns still running (see [`settle`]).
+static TEARDOWNS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Tear a sandbox down on another thread (kill, reap, remove its cgroup, release its uid).
+fn tear_down_later(pending: Pending) {
+    let Ok(mut list) = TEARDOWNS.lock() else {
+        drop(pending);
+        return;
+    };
+    list.retain(|h| !h.is_finished());
+    // If no thread can be started, the closure (and the sandbox in it) is dropped here:
+    // torn down at once instead.
+    if let Ok(handle) = std::thread::Builder::new()
+        .name("airlock-teardown".into())
+        .spawn(move || drop(pending))
+    {
+        list.push(handle);
+    }
+}
+
+/// Wait until every sandbox whose run ended early has been torn down (a one-shot
+/// program calls this before it exits, so nothing is left to the stale sweep).
+pub fn settle() {
+    let handles = TEARDOWNS
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    for handle in handles {
+        let _ = handle.join();
+    }
 }
 
 /// Bytes still to write into one of the program's input pipes.
@@ -287,6 +334,7 @@ pub struct Pending {
     /// A pool child keeps its template alive: the template's pid 1 is its ancestor.
     pub(crate) _template: Option<std::sync::Arc<crate::zygote::Template>>,
     pub(crate) finished: bool,
+    pub(crate) end_of_run: Option<EndOfRun>,
 }
 
 /// Set up a sandbox for `spec` and start its program; give it its input with
@@ -448,6 +496,7 @@ pub fn start(spec: &JailSpec, cancel: Option<&AtomicBool>) -> Result<Pending, Ja
         _identity: identity,
         _template: None,
         finished: false,
+        end_of_run: None,
     })
 }
 
@@ -496,6 +545,13 @@ impl Pending {
         !channel.kept.is_empty()
     }
 
+    /// End the run as soon as the program announces its end on its channel (see
+    /// [`EndOfRun`]) instead of when its processes are gone.
+    pub fn end_on(mut self, detector: EndOfRun) -> Pending {
+        self.end_of_run = Some(detector);
+        self
+    }
+
     /// Give the program its stdin and channel input (both are closed once written) and
     /// run it to its end under `limits` (the spec's when None). The wall clock starts now.
     pub fn hand_off(
@@ -535,14 +591,18 @@ impl Pending {
             deadline,
             &mut observer,
             cancel,
+            self.end_of_run,
         );
         drop(feeders);
         let duration = start.elapsed();
         let completed_at = SystemTime::now();
         let usage = self.run.cgroup.usage();
         let status = self.run.reports.exited;
-        self.run.finish();
-        self.finished = true;
+        let announced = matches!(ended, Some(Exit::Code(_)));
+        if !announced {
+            self.run.finish();
+            self.finished = true;
+        }
         if let Some((layer, message)) = self.run.reports.error.take() {
             return Err(JailError::Layer {
                 layer: Layer::from_name(&layer),
@@ -565,6 +625,17 @@ impl Pending {
             captures.next().expect("stderr"),
         );
         let channel = captures.next();
+        let setup = self.setup;
+        let layers = {
+            // Landlock's enforcement was reported during setup.
+            let mut layers = self.layers.clone();
+            layers.landlock = self.run.reports.landlock.unwrap_or(Enforcement::None);
+            layers
+        };
+        if announced {
+            // Dropping an unfinished sandbox kills what is left and removes it.
+            tear_down_later(self);
+        }
         Ok(Outcome {
             exit,
             oom_killed: usage.oom_kills > 0,
@@ -577,15 +648,10 @@ impl Pending {
             started_at,
             completed_at,
             duration,
-            setup: self.setup,
+            setup,
             cpu_time: Duration::from_nanos(usage.cpu_time_ns),
             peak_memory_bytes: usage.peak_memory_bytes,
-            layers: {
-                // Landlock's enforcement was reported during setup.
-                let mut layers = self.layers.clone();
-                layers.landlock = self.run.reports.landlock.unwrap_or(Enforcement::None);
-                layers
-            },
+            layers,
         })
     }
 }
@@ -694,7 +760,9 @@ impl Running {
         Ok(())
     }
 
-    /// Pump output and reports until the program's end or the deadline. True on timeout.
+    /// Pump output and reports until the program's end, its announced end or the
+    /// deadline. Some(Exit::Code) when it announced its end, Some(Timeout or Cancelled)
+    /// when it was killed, None when it ended by itself.
     fn supervise(
         &mut self,
         captures: &mut [Capture],
@@ -702,6 +770,7 @@ impl Running {
         deadline: Instant,
         observer: &mut Option<Observer>,
         cancel: Option<&AtomicBool>,
+        end_of_run: Option<EndOfRun>,
     ) -> Option<Exit> {
         let mut killed = None;
         let mut drain_deadline: Option<Instant> = None;
@@ -731,6 +800,16 @@ impl Running {
             for (i, c) in captures.iter_mut().enumerate() {
                 if ready[i] {
                     c.pump(observer);
+                }
+            }
+            let channel_spoke = captures.get(2).is_some() && ready[2];
+            if let (true, Some(detect)) = (channel_spoke && killed.is_none(), end_of_run) {
+                if let Some(code) = detect(&captures[2].kept) {
+                    // Everything the program wrote before its last frame is in the pipes.
+                    for c in captures.iter_mut() {
+                        c.drain(observer);
+                    }
+                    return Some(Exit::Code(code));
                 }
             }
             if ready[captures.len()] {

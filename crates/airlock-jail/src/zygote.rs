@@ -441,6 +441,7 @@ impl Zygote {
             _identity: identity,
             _template: Some(Arc::clone(&self.template)),
             finished: false,
+            end_of_run: None,
         };
         // On failure the pending child is dropped: killed, its cgroup removed.
         setup?;

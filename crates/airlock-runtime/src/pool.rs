@@ -229,7 +229,15 @@ impl Taken {
         let frame = req.request_frame()?;
         let limits = req.limits()?;
         let Taken { pending, shared } = self;
-        let outcome = pending.hand_off(None, Some(&frame), Some(&limits), observer, cancel);
+        // The result is back as soon as the runner's last frame is; the sandbox is torn
+        // down in the background.
+        let outcome = pending.end_on(crate::runner::announced_end).hand_off(
+            None,
+            Some(&frame),
+            Some(&limits),
+            observer,
+            cancel,
+        );
         if let Ok(mut state) = shared.state.lock() {
             state.status.in_use = state.status.in_use.saturating_sub(1);
             state.status.served += 1;

@@ -129,6 +129,27 @@ fn text(v: &serde_json::Value, key: &str, cap: usize) -> Option<String> {
     v.get(key)?.as_str().map(|s| s.chars().take(cap).collect())
 }
 
+/// The exit code the runner announced in its last frame ("done"), once that frame has
+/// arrived whole: a warm run ends there (see `airlock_jail::EndOfRun`). Frames are
+/// skipped by their length; only a small last frame is parsed.
+pub fn announced_end(channel: &[u8]) -> Option<i32> {
+    let mut rest = channel;
+    let mut last = None;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let body = rest.get(4..4 + len)?;
+        last = Some(body);
+        rest = &rest[4 + len..];
+    }
+    let body = last.filter(|b| b.len() <= 512)?;
+    let frame: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if frame.get("type")?.as_str()? != "done" {
+        return None;
+    }
+    let code = frame.get("exit_code")?.as_i64()?;
+    i32::try_from(code).ok()
+}
+
 /// Width and height of a PNG, or None when the bytes are not one.
 pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -297,6 +318,39 @@ impl Report {
             }
             other => self.warn(format!("ignored a frame of unknown type {other:?}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod announced_end_tests {
+    use super::announced_end;
+
+    fn frame(v: serde_json::Value) -> Vec<u8> {
+        let body = v.to_string().into_bytes();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn only_a_whole_last_done_frame_ends_a_run() {
+        let hello = frame(serde_json::json!({"type": "hello", "version": 1}));
+        let done = frame(serde_json::json!({"type": "done", "outcome": "exit", "exit_code": 3}));
+        let mut all = hello.clone();
+        all.extend(&done);
+        assert_eq!(announced_end(&all), Some(3));
+        assert_eq!(announced_end(&hello), None);
+        assert_eq!(
+            announced_end(&all[..all.len() - 1]),
+            None,
+            "a partial frame"
+        );
+        let mut after = all.clone();
+        after.extend(&hello);
+        assert_eq!(announced_end(&after), None, "done must be the last frame");
+        assert_eq!(announced_end(b"\xff\xff\xff\xffgarbage"), None);
+        let odd = frame(serde_json::json!({"type": "done", "exit_code": "nope"}));
+        assert_eq!(announced_end(&odd), None);
     }
 }
 
