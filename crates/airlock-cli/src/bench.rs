@@ -18,9 +18,35 @@ pub struct BenchArgs {
     /// Runs per contender (after warm-up).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(3..=10_000))]
     runs: u32,
-    /// Also time code through the runner: a cold sandbox against a warm pool.
+    /// Also time code through the runner: bare python, bubblewrap, a cold sandbox and a
+    /// warm pool, on print(1), a pandas factor and a pure-Python loop.
     #[arg(long)]
     runner: bool,
+    /// With --runner: seconds of sustained load per workload through the pool (0: none).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    sustained: u64,
+    /// With --runner: sandboxes the pool keeps ready.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pool_size: u64,
+    /// With --runner: modules the pool's template imports (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = module_name, default_values_t = PRELOAD.map(String::from))]
+    preload: Vec<String>,
+}
+
+/// A dotted Python module name (what the template passes to importlib).
+fn module_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a module name"))
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -36,7 +62,17 @@ fn ms(d: Duration) -> f64 {
 const FACTOR: &str = "import numpy as np, pandas as pd\n\
 prices = pd.Series(100 + np.cumsum(np.random.default_rng(1).normal(0, 1, 10_000)))\n\
 factor = prices.rolling(5).mean() / prices.rolling(20).mean() - 1\n\
-float(factor.iloc[-1])";
+print(float(factor.iloc[-1]))";
+
+/// The pure-Python workload: a loop of a million additions.
+const LOOP: &str = "total = 0\nfor i in range(1_000_000):\n    total += i % 7\nprint(total)";
+
+/// The workloads of the runner table: label and code.
+const WORKLOADS: [(&str, &str); 3] = [
+    ("print(1)", "print(1)"),
+    ("pandas factor (10k rows)", FACTOR),
+    ("pure-Python loop (1M)", LOOP),
+];
 
 /// Modules the warm pool's sandboxes import before their request arrives.
 const PRELOAD: [&str; 3] = ["numpy", "pandas", "matplotlib.pyplot"];
@@ -44,62 +80,119 @@ const PRELOAD: [&str; 3] = ["numpy", "pandas", "matplotlib.pyplot"];
 fn row(name: &str, v: &mut [Duration]) {
     v.sort();
     println!(
-        "{name:<32} {:>10.2} {:>10.2}",
+        "{name:<40} {:>10.2} {:>10.2}",
         ms(percentile(v, 0.5)),
         ms(percentile(v, 0.95))
     );
 }
 
-/// Code through the runner in the default environment: a cold sandbox per run against
-/// one taken from a warm pool (refilled between runs, so each measures one hand-off).
-fn runner_table(runs: u32) -> Result<(), String> {
+/// Time a command to its end; an unsuccessful exit is an error.
+fn time_command(program: &str, args: &[&str]) -> Result<Duration, String> {
+    let t = Instant::now();
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{program} exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(t.elapsed())
+}
+
+fn which(program: &str) -> Option<String> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| format!("{d}/{program}"))
+        .find(|p| std::path::Path::new(p).is_file())
+}
+
+/// Code through the runner in the default environment, each workload against its
+/// contenders: the environment's python bare (no isolation), under bubblewrap
+/// (`bwrap --unshare-all`), a cold airlock sandbox, and a warm one from the pool (taken
+/// when the pool is full, so each measures one hand-off).
+fn runner_table(
+    runs: u32,
+    sustained: Duration,
+    pool_size: usize,
+    preload: &[String],
+) -> Result<(), String> {
     let envs = Environments::from_env().map_err(|e| e.to_string())?;
     let env = envs
         .runtime(DEFAULT_ENV, crate::env::progress(false).as_ref())
         .map_err(|e| e.to_string())?;
     let binds = [env.bind.clone()];
-    let template = ExecutionRequest::default();
-    let preload: Vec<String> = PRELOAD.iter().map(|m| m.to_string()).collect();
-    let spec = template
-        .sandbox_spec(&env.interpreter, &binds, &preload, &Policy::default())
+    let spec = ExecutionRequest::default()
+        .sandbox_spec(&env.interpreter, &binds, preload, &Policy::default())
         .map_err(|e| e.to_string())?;
-    let pool = Pool::new(spec, 2);
+    let pool = Pool::new(spec, pool_size);
+    // The environment's own python on the host (a venv's: no certifi .pth at start).
+    let python = match env.interpreter.executable.strip_prefix(&env.bind.target) {
+        Ok(relative) => env.bind.source.join(relative),
+        Err(_) => env.interpreter.executable.clone(),
+    }
+    .to_string_lossy()
+    .into_owned();
+    let bwrap = which("bwrap");
     println!(
-        "\nthe runner in the default environment, {runs} runs each (pool of 2, preloading {}; warm = hand-off to result)",
-        PRELOAD.join(", ")
+        "\nthe runner in the default environment, {runs} runs each; bare = {python} -c CODE; \
+         warm = a pool of {pool_size} ({:?} mode, preloading {})",
+        pool.status().mode,
+        preload.join(", ")
     );
     println!(
-        "{:<32} {:>10} {:>10}",
+        "{:<40} {:>10} {:>10}",
         "workload / contender", "median ms", "p95 ms"
     );
-    for (label, code) in [
-        ("print(1)", "print(1)"),
-        ("pandas factor (10k rows)", FACTOR),
-    ] {
+    let full = || {
+        pool.wait_ready(pool_size, Duration::from_secs(120))
+            .then_some(())
+            .ok_or_else(|| format!("the pool could not fill: {:?}", pool.last_error()))
+    };
+    for (label, code) in WORKLOADS {
         let req = ExecutionRequest {
             code: code.into(),
+            timeout: 60.0,
             ..Default::default()
         };
         let cold_spec = req
             .to_spec_in(&env.interpreter, &binds, &Policy::default())
             .map_err(|e| e.to_string())?;
-        let (mut cold, mut warm) = (Vec::new(), Vec::new());
+        let (mut bare, mut wrapped, mut cold, mut warm) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
+            bare.push(time_command(&python, &["-c", code])?);
+            if let Some(bwrap) = &bwrap {
+                let args = [
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "--tmpfs",
+                    "/tmp",
+                    "--",
+                    &python,
+                    "-c",
+                    code,
+                ];
+                wrapped.push(time_command(bwrap, &args)?);
+            }
             let t = Instant::now();
             let o = airlock_jail::run(&cold_spec, None, None).map_err(|e| e.to_string())?;
             cold.push(t.elapsed());
             check_ok(&o)?;
-            // Take one, let the pool refill, then time the hand-off alone: on two cores a
-            // refill running alongside would measure the refill, not the hand-off.
-            let ready = || pool.wait_ready(2, Duration::from_secs(120));
-            if !ready() {
-                return Err(format!(
-                    "the pool could not start sandboxes: {:?}",
-                    pool.status()
-                ));
-            }
+            full()?;
             let taken = pool.take(&req).ok_or("the pool had no sandbox ready")?;
-            ready();
             let t = Instant::now();
             let o = taken
                 .run(&req, None, None)
@@ -108,13 +201,95 @@ fn runner_table(runs: u32) -> Result<(), String> {
             warm.push(t.elapsed());
             check_ok(&o)?;
         }
-        let (c, w) = (percentile_of(&mut cold), percentile_of(&mut warm));
-        row(&format!("{label}: cold"), &mut cold);
-        row(&format!("{label}: warm"), &mut warm);
-        println!("{:<32} {:>9.1}x", "  warm speed-up (median)", c / w);
+        let (b, w) = (percentile_of(&mut bare), percentile_of(&mut warm));
+        row(&format!("{label}: bare python"), &mut bare);
+        if bwrap.is_some() {
+            row(&format!("{label}: bwrap"), &mut wrapped);
+        } else {
+            println!("{:<40} {:>10}", format!("{label}: bwrap"), "not installed");
+        }
+        row(&format!("{label}: airlock cold"), &mut cold);
+        row(&format!("{label}: airlock warm"), &mut warm);
+        println!("{:<40} {:>9.1}x", "  warm vs bare python (median)", b / w);
+    }
+    full()?;
+    let pss: Vec<f64> = pool.ready_pids().iter().map(|pids| pss_mb(pids)).collect();
+    println!(
+        "idle pooled sandbox PSS: {} MB each ({} waiting); template: {:.1} MB",
+        pss.iter()
+            .map(|p| format!("{p:.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pss.len(),
+        pool.template_pid().map_or(0.0, |p| pss_mb(&[p]))
+    );
+    if !sustained.is_zero() {
+        println!(
+            "\nsustained load: {} s per workload, {} callers (one per core), pool of {pool_size}",
+            sustained.as_secs(),
+            cores()
+        );
+        for (label, code) in &WORKLOADS[..2] {
+            let (done, failed) = sustain(&pool, code, sustained);
+            println!(
+                "{label:<40} {:>8.1} executions/s ({done} done, {failed} failed)",
+                done as f64 / sustained.as_secs_f64()
+            );
+        }
     }
     println!("pool: {:?}", pool.status());
     Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Proportional set size of processes, from /proc/PID/smaps_rollup, in MB.
+fn pss_mb(pids: &[i32]) -> f64 {
+    let kb: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .sum();
+    kb as f64 / 1024.0
+}
+
+/// Run `code` through the pool from one caller per core for `duration`; a caller that
+/// finds no sandbox ready waits for one. (done, failed) executions.
+fn sustain(pool: &Pool, code: &str, duration: Duration) -> (u64, u64) {
+    let req = ExecutionRequest {
+        code: code.into(),
+        ..Default::default()
+    };
+    let end = Instant::now() + duration;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..cores() {
+            scope.spawn(|| {
+                while Instant::now() < end {
+                    let Some(taken) = pool.take(&req).or_else(|| {
+                        pool.wait_ready(1, Duration::from_secs(5));
+                        pool.take(&req)
+                    }) else {
+                        continue;
+                    };
+                    let ok = matches!(
+                        taken.run(&req, None, None),
+                        Ok(Ok(o)) if o.exit == airlock_jail::Exit::Code(0)
+                    );
+                    let counter = if ok { &done } else { &failed };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (done.into_inner(), failed.into_inner())
 }
 
 fn percentile_of(v: &mut [Duration]) -> f64 {
@@ -219,7 +394,9 @@ pub fn main(args: BenchArgs) -> i32 {
         ms(percentile(&j, 0.5)) / ms(percentile(&b, 0.5))
     );
     if args.runner {
-        if let Err(e) = runner_table(args.runs.min(50)) {
+        let sustained = Duration::from_secs(args.sustained);
+        let pool_size = args.pool_size as usize;
+        if let Err(e) = runner_table(args.runs.min(50), sustained, pool_size, &args.preload) {
             return crate::internal_error(e);
         }
     }

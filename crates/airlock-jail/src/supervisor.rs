@@ -506,6 +506,11 @@ impl Pending {
         &self.layers.id
     }
 
+    /// Host pids of the sandbox's processes (for measuring them).
+    pub fn pids(&self) -> Vec<i32> {
+        self.run.cgroup.pids()
+    }
+
     /// The program is still alive and waiting (it has neither exited nor been killed).
     pub fn is_waiting(&mut self) -> bool {
         if let Some(pidfd) = &self.run.pidfd {

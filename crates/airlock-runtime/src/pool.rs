@@ -96,7 +96,7 @@ impl std::fmt::Debug for Shared {
 #[derive(Debug)]
 pub struct Pool {
     shared: Arc<Shared>,
-    filler: Option<JoinHandle<()>>,
+    fillers: Vec<JoinHandle<()>>,
 }
 
 /// A sandbox taken from the pool for one request.
@@ -128,12 +128,23 @@ impl Pool {
             wake: Condvar::new(),
             zygote: Mutex::new(None),
         });
-        let filler_shared = Arc::clone(&shared);
-        let filler = std::thread::Builder::new()
-            .name("airlock-pool".into())
-            .spawn(move || fill(&filler_shared))
-            .ok();
-        Pool { shared, filler }
+        // Forked sandboxes are made one per core at a time (a child's setup is mostly its
+        // own CPU); cold-started ones one at a time (each imports for a second).
+        let count = match mode {
+            Mode::Zygote => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            Mode::Prestart => 1,
+        }
+        .clamp(1, size.max(1));
+        let fillers = (0..count)
+            .filter_map(|_| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("airlock-pool".into())
+                    .spawn(move || fill(&shared))
+                    .ok()
+            })
+            .collect();
+        Pool { shared, fillers }
     }
 
     pub fn status(&self) -> PoolStatus {
@@ -186,6 +197,15 @@ impl Pool {
     pub fn template_pid(&self) -> Option<i32> {
         let zygote = self.shared.zygote.lock().ok()?;
         zygote.as_ref().filter(|z| z.is_alive()).map(Zygote::pid)
+    }
+
+    /// Host pids of the processes of each sandbox waiting now (for measuring them).
+    pub fn ready_pids(&self) -> Vec<Vec<i32>> {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.ready.iter().map(Pending::pids).collect())
+            .unwrap_or_default()
     }
 
     /// The host names (cgroup names) of the sandboxes waiting now.
@@ -301,14 +321,15 @@ fn make(shared: &Shared) -> Result<Pending, JailError> {
     }
 }
 
-/// The filler: keep `size` sandboxes ready, starting one at a time.
+/// A filler: keep `size` sandboxes ready or being made, making one at a time.
 fn fill(shared: &Shared) {
     loop {
         {
             let Ok(mut state) = shared.state.lock() else {
                 return;
             };
-            while !state.stopping && state.ready.len() >= state.status.size {
+            while !state.stopping && state.ready.len() + state.status.starting >= state.status.size
+            {
                 state = match shared.wake.wait(state) {
                     Ok(s) => s,
                     Err(_) => return,
@@ -317,13 +338,13 @@ fn fill(shared: &Shared) {
             if state.stopping {
                 return;
             }
-            state.status.starting = 1;
+            state.status.starting += 1;
         }
         let started = make(shared);
         let Ok(mut state) = shared.state.lock() else {
             return;
         };
-        state.status.starting = 0;
+        state.status.starting -= 1;
         match started {
             Ok(pending) => state.ready.push_back(pending),
             Err(e) => {
@@ -347,7 +368,7 @@ impl Drop for Pool {
             state.ready.clear();
         }
         self.shared.wake.notify_all();
-        if let Some(filler) = self.filler.take() {
+        for filler in self.fillers.drain(..) {
             let _ = filler.join();
         }
         if let Ok(mut state) = self.shared.state.lock() {
