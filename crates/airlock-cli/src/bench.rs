@@ -238,6 +238,9 @@ fn runner_table(
         }
     }
     println!("pool: {:?}", pool.status());
+    drop(pool);
+    // Warm runs are torn down in the background: let that finish before exiting.
+    airlock_jail::settle();
     Ok(())
 }
 

@@ -230,8 +230,9 @@ struct Baseline {
 /// descendant of the template's pid 1, so the template's jail must outlive it).
 #[derive(Debug)]
 pub struct Template {
-    jail: Mutex<Option<Pending>>,
-    control: Mutex<OwnedFd>,
+    jail: Option<Pending>,
+    /// Each spawn is one SEQPACKET message (sent whole), so callers need no lock.
+    control: OwnedFd,
     alive: Arc<AtomicBool>,
     pid: i32,
     baseline: Baseline,
@@ -307,8 +308,8 @@ impl Zygote {
         )?;
         Ok(Zygote {
             template: Arc::new(Template {
-                jail: Mutex::new(Some(jail)),
-                control: Mutex::new(control),
+                jail: Some(jail),
+                control,
                 alive,
                 pid,
                 baseline,
@@ -386,14 +387,8 @@ impl Zygote {
             .map(|f| f.as_raw_fd())
             .collect();
         fds.extend(joins.iter().map(|f| f.as_raw_fd()));
-        {
-            let control = t
-                .control
-                .lock()
-                .map_err(|_| JailError::layer(Layer::Zygote, "control socket poisoned"))?;
-            sys::send_with_fds(control.as_raw_fd(), message.as_bytes(), &fds)
-                .map_err(|e| JailError::layer(Layer::Zygote, format!("ask for a child: {e}")))?;
-        }
+        sys::send_with_fds(t.control.as_raw_fd(), message.as_bytes(), &fds)
+            .map_err(|e| JailError::layer(Layer::Zygote, format!("ask for a child: {e}")))?;
         let pipe_inodes = [&out_r, &err_r, &chan_in_w, &chan_out_r].map(inode);
         drop((report_w, out_w, err_w, chan_in_r, chan_out_w, joins));
 
@@ -792,9 +787,7 @@ impl Drop for Template {
             let _ = watcher.join();
         }
         // Dropping the template's jail kills it and removes its cgroup.
-        if let Ok(mut jail) = self.jail.lock() {
-            jail.take();
-        }
+        self.jail.take();
     }
 }
 
