@@ -29,24 +29,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pool_size: u64,
     /// With --runner: modules the pool's template imports (comma-separated).
-    #[arg(long, value_delimiter = ',', value_parser = module_name, default_values_t = PRELOAD.map(String::from))]
+    #[arg(long, value_delimiter = ',', value_parser = airlock_service::config::module_name, default_values_t = PRELOAD.map(String::from))]
     preload: Vec<String>,
-}
-
-/// A dotted Python module name (what the template passes to importlib).
-fn module_name(text: &str) -> Result<String, String> {
-    let valid = !text.is_empty()
-        && text.split('.').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
-        });
-    if valid {
-        Ok(text.to_string())
-    } else {
-        Err(format!("{text:?} is not a module name"))
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -213,15 +197,14 @@ fn runner_table(
         println!("{:<40} {:>9.1}x", "  warm vs bare python (median)", b / w);
     }
     full()?;
-    let pss: Vec<f64> = pool.ready_pids().iter().map(|pids| pss_mb(pids)).collect();
+    let memory = pool.memory();
+    let each = |f| crate::doctor::per_sandbox(&memory, f);
     println!(
-        "idle pooled sandbox PSS: {} MB each ({} waiting); template: {:.1} MB",
-        pss.iter()
-            .map(|p| format!("{p:.1}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        pss.len(),
-        pool.template_pid().map_or(0.0, |p| pss_mb(&[p]))
+        "idle pooled sandbox: {} MB PSS each ({} MB its own, {} waiting); template: {:.1} MB PSS",
+        each(|m| m.pss_mb),
+        each(|m| m.private_mb),
+        memory.sandboxes.len(),
+        memory.template.map_or(0.0, |t| t.pss_mb)
     );
     if !sustained.is_zero() {
         println!(
@@ -246,20 +229,6 @@ fn runner_table(
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Proportional set size of processes, from /proc/PID/smaps_rollup, in MB.
-fn pss_mb(pids: &[i32]) -> f64 {
-    let kb: u64 = pids
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
-        .filter_map(|text| {
-            text.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .sum();
-    kb as f64 / 1024.0
 }
 
 /// Run `code` through the pool from one caller per core for `duration`; a caller that

@@ -209,19 +209,11 @@ fn load_code(args: &RunArgs) -> Result<String, String> {
     })
 }
 
-/// The operator's policy: `$AIRLOCK_CONFIG`, else /etc/airlock/airlock.toml, else none.
+/// The operator's policy, from the configuration file (`airlock_service::config`).
 fn load_policy() -> Result<Policy, String> {
-    let explicit = std::env::var_os("AIRLOCK_CONFIG").map(PathBuf::from);
-    let path = explicit
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/etc/airlock/airlock.toml"));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display())),
-        Err(e) if explicit.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Policy::default())
-        }
-        Err(e) => Err(format!("config {}: {e}", path.display())),
-    }
+    airlock_service::Config::load(None)
+        .map(|c| c.policy())
+        .map_err(|e| e.to_string())
 }
 
 /// Output bound for a terminal loses its control characters (escape sequences could

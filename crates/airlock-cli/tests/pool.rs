@@ -6,13 +6,17 @@ mod common;
 use std::time::Duration;
 
 use airlock_runtime::env::{Environments, Quiet, DEFAULT_ENV};
-use airlock_runtime::pool::Pool;
+use airlock_runtime::pool::{Pool, PoolOptions};
 use airlock_runtime::request::Policy;
 use airlock_runtime::{ExecutionRequest, ExecutionResult};
 
 /// A pool of `size` sandboxes of the default environment, and a function running a
 /// request cold in the same environment.
 fn setup(size: usize) -> (Pool, impl Fn(&ExecutionRequest) -> ExecutionResult) {
+    setup_with(PoolOptions::new(size))
+}
+
+fn setup_with(options: PoolOptions) -> (Pool, impl Fn(&ExecutionRequest) -> ExecutionResult) {
     common::airlock(); // makes sure the default environment exists
     let envs = Environments::from_env().unwrap();
     let env = envs.runtime(DEFAULT_ENV, &Quiet).unwrap();
@@ -30,7 +34,7 @@ fn setup(size: usize) -> (Pool, impl Fn(&ExecutionRequest) -> ExecutionResult) {
         let outcome = airlock_jail::run(&spec, None, None).unwrap();
         ExecutionResult::from_outcome(req, chrono::Utc::now(), outcome)
     };
-    (Pool::new(spec, size), cold)
+    (Pool::start(spec, options), cold)
 }
 
 fn warm(pool: &Pool, req: &ExecutionRequest) -> ExecutionResult {
@@ -388,4 +392,103 @@ fn killing_the_template_makes_the_pool_rebuild_it_and_no_request_fails() {
     let status = pool.status();
     assert!(status.templates_started >= 2, "{status:?}");
     assert_ne!(pool.template_pid(), Some(template));
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_memory_budget_holds_the_pool_below_its_size() {
+    require_root!();
+    // Unbounded, the same pool fills to its size: the budget is what stops it.
+    let (pool, _) = setup(3);
+    assert!(
+        pool.wait_full(Duration::from_secs(120)),
+        "{:?}",
+        pool.last_error()
+    );
+    let full = pool.memory();
+    assert_eq!(full.sandboxes.len(), 3, "{full:?}");
+    assert!(!pool.status().limited_by_memory);
+    for m in &full.sandboxes {
+        assert!(m.private_mb > 0.0 && m.private_mb <= m.pss_mb, "{m:?}");
+    }
+    // A budget below what one sandbox and its template hold: the pool keeps one only.
+    let budget = (full.total_pss_mb / 3.0) as u64;
+    drop(pool);
+    let (pool, _) = setup_with(PoolOptions {
+        memory_budget_mb: Some(budget),
+        ..PoolOptions::new(3)
+    });
+    assert!(
+        pool.wait_full(Duration::from_secs(120)),
+        "{:?}",
+        pool.last_error()
+    );
+    std::thread::sleep(Duration::from_millis(500)); // a wrongly started second would show
+    let status = pool.status();
+    assert_eq!((status.ready, status.starting), (1, 0), "{status:?}");
+    assert!(status.limited_by_memory, "{status:?}");
+    assert_eq!(status.memory_budget_mb, Some(budget));
+    // It still serves, and refills to its one sandbox.
+    let r = warm(&pool, &request("print(7)"));
+    assert_eq!(r.stdout, "7\n", "{:?}", r.error);
+    assert!(pool.wait_full(Duration::from_secs(120)));
+    assert_eq!(pool.status().ready, 1, "{:?}", pool.status());
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn doctor_starts_the_configured_pools_and_shows_their_state() {
+    require_root!();
+    let dir = common::temp_dir("doctor-pool");
+    let config = dir.join("airlock.toml");
+    std::fs::write(&config, "[pool]\nsize = 2\npreload = [\"numpy\"]\n").unwrap();
+    let out = common::airlock()
+        .args(["doctor", "--json", "--pool", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report:#}");
+    let pool = &report["pool"];
+    assert_eq!(pool["mode"], "zygote", "{pool:#}");
+    assert_eq!(pool["config"]["preload"], serde_json::json!(["numpy"]));
+    let default = &pool["pools"][0];
+    assert_eq!(default["env"], "default");
+    assert_eq!(
+        (&default["ready"], &default["size"]),
+        (&2.into(), &2.into()),
+        "{default:#}"
+    );
+    assert_eq!(default["failures"], 0);
+    assert_eq!(
+        default["memory"]["sandboxes"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        default["memory"]["template"]["pss_mb"].as_f64() > Some(1.0),
+        "{default:#}"
+    );
+    assert!(pool["fill_seconds"].as_f64().is_some(), "{pool:#}");
+
+    // A misspelt key is a usage error naming the file and the key; nothing starts.
+    std::fs::write(&config, "[pool]\nsise = 2\n").unwrap();
+    let out = common::airlock()
+        .args(["doctor", "--pool", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("airlock.toml") && err.contains("sise"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

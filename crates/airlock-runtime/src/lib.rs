@@ -4,6 +4,7 @@
 pub mod env;
 pub mod gate;
 pub mod pool;
+pub mod procmem;
 pub mod python;
 pub mod redact;
 pub mod request;

@@ -7,6 +7,11 @@
 //! one execution, one sandbox); a background thread keeps the pool filled. A sandbox that
 //! died while waiting is discarded and counted, never handed out.
 //!
+//! The pool's idle memory can be capped ([`PoolOptions::memory_budget_mb`]): under a budget the
+//! pool grows one sandbox at a time, and makes no further one while the template and the
+//! waiting sandboxes (their PSS, measured) plus the pages one more would hold on its own
+//! exceed the budget; the pool always keeps one.
+//!
 //! Only requests whose sandbox-shaping settings equal the pool's can use it (no grants,
 //! the pool's CPU share, no stdin, at most the pool's memory); others start cold.
 //!
@@ -24,6 +29,7 @@ use std::thread::JoinHandle;
 
 use airlock_jail::{JailError, JailSpec, Observer, Outcome, Pending, SandboxFile, Zygote};
 
+use crate::procmem::Memory;
 use crate::request::{ExecutionRequest, InvalidRequest};
 use crate::runner::{RUNNER_PATH, ZYGOTE_PATH, ZYGOTE_SOURCE};
 
@@ -65,6 +71,34 @@ pub struct PoolStatus {
     pub failures: u64,
     /// Templates started (zygote mode): more than one means one ended and was replaced.
     pub templates_started: u64,
+    /// The cap on the pool's idle memory (PSS of the template and the waiting sandboxes).
+    pub memory_budget_mb: Option<u64>,
+    /// The budget keeps the pool below its size now.
+    pub limited_by_memory: bool,
+}
+
+/// What a pool holds in memory while it waits.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PoolMemory {
+    /// The template (zygote mode), if one is running.
+    pub template: Option<Memory>,
+    /// Each waiting sandbox.
+    pub sandboxes: Vec<Memory>,
+    /// PSS of all of them: what the pool costs the machine now.
+    pub total_pss_mb: f64,
+}
+
+impl PoolMemory {
+    fn measure(template: Option<i32>, sandboxes: &[Vec<i32>]) -> PoolMemory {
+        let template = template.map(|pid| Memory::of(&[pid]));
+        let sandboxes: Vec<Memory> = sandboxes.iter().map(|pids| Memory::of(pids)).collect();
+        let total_pss_mb = template.iter().chain(&sandboxes).map(|m| m.pss_mb).sum();
+        PoolMemory {
+            template,
+            sandboxes,
+            total_pss_mb,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -74,6 +108,8 @@ struct State {
     stopping: bool,
     /// Why the last sandbox could not be made.
     last_error: Option<String>,
+    /// The host pid of the newest template, for measuring the pool's memory.
+    template_pid: Option<i32>,
 }
 
 struct Shared {
@@ -106,21 +142,49 @@ pub struct Taken {
     shared: Arc<Shared>,
 }
 
+/// How a pool is shaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Sandboxes kept ready.
+    pub size: usize,
+    pub mode: Mode,
+    /// A cap on the pool's idle memory (PSS of the template and the waiting sandboxes,
+    /// MiB); the pool still keeps one sandbox whatever it costs.
+    pub memory_budget_mb: Option<u64>,
+}
+
+impl PoolOptions {
+    /// `size` sandboxes in the best mode the host allows, no memory cap.
+    pub fn new(size: usize) -> PoolOptions {
+        PoolOptions {
+            size,
+            mode: Mode::for_host(),
+            memory_budget_mb: None,
+        }
+    }
+}
+
 impl Pool {
-    /// Start filling a pool with sandboxes made from `spec` (a request's sandbox spec),
-    /// in the best mode the host allows.
+    /// Start filling a pool of `size` sandboxes made from `spec` (a request's sandbox
+    /// spec), in the best mode the host allows.
     pub fn new(spec: JailSpec, size: usize) -> Pool {
-        Pool::with_mode(spec, size, Mode::for_host())
+        Pool::start(spec, PoolOptions::new(size))
     }
 
-    /// The same, in a chosen mode.
-    pub fn with_mode(spec: JailSpec, size: usize, mode: Mode) -> Pool {
+    /// Start filling a pool shaped by `options`.
+    pub fn start(spec: JailSpec, options: PoolOptions) -> Pool {
+        let PoolOptions {
+            size,
+            mode,
+            memory_budget_mb,
+        } = options;
         let shared = Arc::new(Shared {
             spec,
             state: Mutex::new(State {
                 status: PoolStatus {
                     mode,
                     size,
+                    memory_budget_mb,
                     ..PoolStatus::default()
                 },
                 ..State::default()
@@ -145,6 +209,17 @@ impl Pool {
             })
             .collect();
         Pool { shared, fillers }
+    }
+
+    /// What the pool holds in memory now.
+    pub fn memory(&self) -> PoolMemory {
+        let Ok(state) = self.shared.state.lock() else {
+            return PoolMemory::default();
+        };
+        let pids: Vec<Vec<i32>> = state.ready.iter().map(Pending::pids).collect();
+        let template = state.template_pid;
+        drop(state);
+        PoolMemory::measure(template, &pids)
     }
 
     pub fn status(&self) -> PoolStatus {
@@ -220,11 +295,24 @@ impl Pool {
     /// Wait until `count` sandboxes are ready or `timeout` passes (a host that cannot
     /// start sandboxes must not hang the caller). True when they are ready.
     pub fn wait_ready(&self, count: usize, timeout: std::time::Duration) -> bool {
+        self.wait_until(timeout, |state| state.ready.len() >= count)
+    }
+
+    /// Wait until the pool is as full as it will get: all its sandboxes ready, or as many
+    /// as its memory budget allows. False if `timeout` passes first.
+    pub fn wait_full(&self, timeout: std::time::Duration) -> bool {
+        self.wait_until(timeout, |state| {
+            state.ready.len() >= state.status.size
+                || (state.status.limited_by_memory && state.status.starting == 0)
+        })
+    }
+
+    fn wait_until(&self, timeout: std::time::Duration, done: impl Fn(&State) -> bool) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let Ok(mut state) = self.shared.state.lock() else {
             return false;
         };
-        while state.ready.len() < count && !state.stopping {
+        while !done(&state) && !state.stopping {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return false;
@@ -234,7 +322,7 @@ impl Pool {
                 Err(_) => return false,
             };
         }
-        state.ready.len() >= count
+        done(&state)
     }
 }
 
@@ -306,6 +394,7 @@ fn make(shared: &Shared) -> Result<Pending, JailError> {
                 let zygote = Zygote::start(&zygote_spec(&shared.spec), READY_TIMEOUT)?;
                 if let Ok(mut state) = shared.state.lock() {
                     state.status.templates_started += 1;
+                    state.template_pid = Some(zygote.pid());
                 }
                 *current = Some(zygote);
             }
@@ -323,23 +412,7 @@ fn make(shared: &Shared) -> Result<Pending, JailError> {
 
 /// A filler: keep `size` sandboxes ready or being made, making one at a time.
 fn fill(shared: &Shared) {
-    loop {
-        {
-            let Ok(mut state) = shared.state.lock() else {
-                return;
-            };
-            while !state.stopping && state.ready.len() + state.status.starting >= state.status.size
-            {
-                state = match shared.wake.wait(state) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-            }
-            if state.stopping {
-                return;
-            }
-            state.status.starting += 1;
-        }
+    while claim(shared) {
         let started = make(shared);
         let Ok(mut state) = shared.state.lock() else {
             return;
@@ -358,6 +431,73 @@ fn fill(shared: &Shared) {
         }
         state.status.ready = state.ready.len();
         shared.wake.notify_all();
+    }
+}
+
+/// Wait until the pool has room for one more sandbox, in number and in its memory budget,
+/// and count it as starting. False when the pool is stopping.
+fn claim(shared: &Shared) -> bool {
+    let Ok(mut state) = shared.state.lock() else {
+        return false;
+    };
+    loop {
+        if state.stopping {
+            return false;
+        }
+        let held = state.ready.len() + state.status.starting;
+        if held >= state.status.size {
+            state = match shared.wake.wait(state) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+            continue;
+        }
+        let Some(budget) = state.status.memory_budget_mb.filter(|_| held > 0) else {
+            state.status.limited_by_memory = false;
+            state.status.starting += 1;
+            return true;
+        };
+        if state.status.starting > 0 {
+            // Under a budget the pool grows one measured sandbox at a time.
+            state = match shared.wake.wait(state) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+            continue;
+        }
+        // Measured without the lock (reading /proc takes a while; takers must not wait).
+        let pids: Vec<Vec<i32>> = state.ready.iter().map(Pending::pids).collect();
+        let template = state.template_pid;
+        drop(state);
+        let now = PoolMemory::measure(template, &pids);
+        // One more sandbox adds its own pages; those it shares are counted already.
+        let each = match now.sandboxes.len() {
+            0 => 0.0,
+            n => now.sandboxes.iter().map(|m| m.private_mb).sum::<f64>() / n as f64,
+        };
+        let fits = now.total_pss_mb + each <= budget as f64;
+        state = match shared.state.lock() {
+            Ok(s) => s,
+            Err(_) => return false,
+        };
+        state.status.limited_by_memory = !fits;
+        if !fits {
+            shared.wake.notify_all(); // for `wait_full`
+        }
+        if fits && state.ready.len() + state.status.starting == held {
+            state.status.starting += 1;
+            return true;
+        }
+        if !fits {
+            // Memory shrinks as sandboxes are taken: look again soon, or when woken.
+            state = match shared
+                .wake
+                .wait_timeout(state, std::time::Duration::from_secs(1))
+            {
+                Ok((s, _)) => s,
+                Err(_) => return false,
+            };
+        }
     }
 }
 

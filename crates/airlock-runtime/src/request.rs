@@ -167,14 +167,11 @@ fn invalid(field: &str, reason: impl Into<String>) -> InvalidRequest {
 }
 
 /// Operator settings that bound what callers may ask for.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     /// Host directories under which `allow_write` grants are accepted.
-    #[serde(default)]
     pub write_roots: Vec<PathBuf>,
     /// The analyzer policy (TOML) for the `check` gate; the built-in one when absent.
-    #[serde(default)]
     pub analyzer_policy: Option<PathBuf>,
 }
 

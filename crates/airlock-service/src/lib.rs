@@ -1,0 +1,7 @@
+//! Airlock as a long-running service: the operator's configuration and the warm pools it
+//! keeps, shared by `airlock serve` and `airlock doctor --pool`.
+
+pub mod config;
+pub mod pools;
+
+pub use config::{Config, ConfigError};
