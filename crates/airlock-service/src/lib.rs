@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod pools;
+pub mod store;
 
 pub use config::{Config, ConfigError};
