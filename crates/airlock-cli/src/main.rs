@@ -5,6 +5,7 @@ mod check;
 mod doctor;
 mod env;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +32,12 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Measure the jail's setup overhead against running the interpreter bare.
     Bench(bench::BenchArgs),
+    /// Serve the HTTP API (sync and async executions, audit log, health, metrics).
+    Serve(serve::ServeArgs),
+    /// The audit log: `verify` checks its hash chain.
+    Audit(serve::AuditArgs),
+    /// API keys: `create` makes one.
+    Key(serve::KeyArgs),
 }
 
 fn main() {
@@ -45,6 +52,9 @@ fn main() {
         Command::Doctor(args) => doctor::main(args),
         Command::Env(args) => env::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Audit(args) => serve::audit(args),
+        Command::Key(args) => serve::key(args),
     };
     std::process::exit(code);
 }

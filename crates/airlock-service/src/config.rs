@@ -13,6 +13,28 @@
 //! envs = ["default"]          # environments that get a pool
 //! preload = ["numpy", "pandas", "matplotlib.pyplot"]
 //! memory_budget_mb = 200      # cap on a pool's idle memory (PSS); default none
+//!
+//! [server]
+//! addr = "127.0.0.1:8080"
+//! workers = 2                 # async jobs run at once (default: one per core)
+//! queue_limit = 1000          # async jobs waiting; more are refused with 503
+//! max_running = 8             # executions at once, sync and async; more wait, then 503
+//! max_code_bytes = 1048576    # larger code: 413
+//! max_body_bytes = 67108864   # larger request bodies: 413
+//! code_retention_days = 30    # the audit log keeps the code this long (its hash forever)
+//! callback_hosts = ["127.0.0.1:9000"]   # where callback_url may point
+//! shutdown_grace_secs = 30    # on SIGTERM, running jobs get this long, then are re-queued
+//!
+//! [limits]                    # the most any request may ask for
+//! timeout = 300
+//! max_memory_mb = 4096
+//!
+//! [[keys]]                    # with keys, every request needs one (Bearer or X-API-Key)
+//! tenant = "research"
+//! key_sha256 = "…"            # from `airlock key create`
+//! max_concurrent = 4
+//! per_minute = 120
+//! limits = { timeout = 60 }
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -47,6 +69,120 @@ pub struct Config {
     /// The analyzer policy (TOML) for the `check` gate; the built-in one when absent.
     pub analyzer_policy: Option<PathBuf>,
     pub pool: PoolConfig,
+    pub server: ServerConfig,
+    /// The most any request may ask for.
+    pub limits: MaxLimits,
+    /// API keys; without any, the service takes requests from anyone who can reach it
+    /// (bind it to loopback).
+    pub keys: Vec<KeyConfig>,
+}
+
+/// How `airlock serve` listens and works.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub addr: String,
+    /// Async jobs run at once (0: one per core).
+    pub workers: usize,
+    /// Async jobs waiting to run; more are refused (503).
+    pub queue_limit: usize,
+    /// Executions running at once, sync and async together (0: twice the cores).
+    pub max_running: usize,
+    pub max_code_bytes: usize,
+    pub max_body_bytes: usize,
+    /// Days the audit log keeps the code text (0: never stored; its sha256 always is).
+    pub code_retention_days: u32,
+    /// Hosts (`host` or `host:port`) a `callback_url` may point at.
+    pub callback_hosts: Vec<String>,
+    /// Whether HTTP callers may ask for host grants (allow_read, allow_write, allow_env).
+    pub allow_host_grants: bool,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            addr: "127.0.0.1:8080".into(),
+            workers: 0,
+            queue_limit: 1000,
+            max_running: 0,
+            max_code_bytes: 1 << 20,
+            max_body_bytes: 64 << 20,
+            code_retention_days: 30,
+            callback_hosts: Vec::new(),
+            allow_host_grants: false,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            0 => cores(),
+            n => n,
+        }
+    }
+
+    pub fn max_running(&self) -> usize {
+        match self.max_running {
+            0 => 2 * cores(),
+            n => n,
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Upper bounds on what a request may ask for (absent: the jail's own bounds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxLimits {
+    pub timeout: Option<f64>,
+    pub max_memory_mb: Option<u64>,
+    pub max_cpu_percent: Option<u32>,
+    pub max_processes: Option<u32>,
+    pub output_limit: Option<u64>,
+}
+
+impl MaxLimits {
+    /// The tighter of two sets of bounds, field by field.
+    pub fn min(&self, other: &MaxLimits) -> MaxLimits {
+        fn tighter<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+                (a, b) => a.or(b),
+            }
+        }
+        MaxLimits {
+            timeout: tighter(self.timeout, other.timeout),
+            max_memory_mb: tighter(self.max_memory_mb, other.max_memory_mb),
+            max_cpu_percent: tighter(self.max_cpu_percent, other.max_cpu_percent),
+            max_processes: tighter(self.max_processes, other.max_processes),
+            output_limit: tighter(self.output_limit, other.output_limit),
+        }
+    }
+}
+
+/// One API key: who uses it and how much.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The tenant its executions are recorded under.
+    pub tenant: String,
+    /// sha256 (hex) of the key; the key itself is never stored.
+    pub key_sha256: String,
+    /// Executions of this key running at once (0: no cap).
+    #[serde(default)]
+    pub max_concurrent: u32,
+    /// Executions this key may start per minute (0: no cap).
+    #[serde(default)]
+    pub per_minute: u32,
+    /// The most this key's requests may ask for (within the operator's `[limits]`).
+    #[serde(default)]
+    pub limits: MaxLimits,
 }
 
 /// The warm pools: one per listed environment.
@@ -129,8 +265,66 @@ impl Config {
                 "pool.memory_budget_mb: must be more than 0 (leave it out for no cap)".into(),
             );
         }
+        let server = &self.server;
+        server.addr.parse::<std::net::SocketAddr>().map_err(|e| {
+            format!(
+                "server.addr: {:?} is not an address and port: {e}",
+                server.addr
+            )
+        })?;
+        for (key, value) in [
+            ("server.queue_limit", server.queue_limit),
+            ("server.max_code_bytes", server.max_code_bytes),
+            ("server.max_body_bytes", server.max_body_bytes),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
+        check_limits("limits", &self.limits)?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            let at = format!("keys[{i}]");
+            if key.tenant.is_empty()
+                || key.tenant.len() > 64
+                || key.tenant.chars().any(char::is_control)
+            {
+                return Err(format!("{at}.tenant: must be 1 to 64 printable characters"));
+            }
+            let hex =
+                key.key_sha256.len() == 64 && key.key_sha256.chars().all(|c| c.is_ascii_hexdigit());
+            if !hex {
+                return Err(format!(
+                    "{at}.key_sha256: must be 64 hex digits (see `airlock key create`)"
+                ));
+            }
+            if !seen.insert(key.key_sha256.to_ascii_lowercase()) {
+                return Err(format!("{at}.key_sha256: the same key is listed twice"));
+            }
+            check_limits(&format!("{at}.limits"), &key.limits)?;
+        }
         Ok(())
     }
+}
+
+/// Bounds must be positive numbers.
+fn check_limits(at: &str, limits: &MaxLimits) -> Result<(), String> {
+    if limits.timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+        return Err(format!(
+            "{at}.timeout: must be a positive number of seconds"
+        ));
+    }
+    for (key, value) in [
+        ("max_memory_mb", limits.max_memory_mb),
+        ("max_cpu_percent", limits.max_cpu_percent.map(u64::from)),
+        ("max_processes", limits.max_processes.map(u64::from)),
+        ("output_limit", limits.output_limit),
+    ] {
+        if value == Some(0) {
+            return Err(format!("{at}.{key}: must be more than 0"));
+        }
+    }
+    Ok(())
 }
 
 /// TOML's message on one line: "unknown field `sise`, expected one of … at line 2".
@@ -200,6 +394,55 @@ mod tests {
             ("[pool\n", "byte"),
         ] {
             let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(named), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn server_limits_and_keys_are_read() {
+        let c = Config::parse(concat!(
+            "[server]\naddr = \"127.0.0.1:0\"\nworkers = 3\ncallback_hosts = [\"127.0.0.1:9\"]\n",
+            "[limits]\ntimeout = 60\n",
+            "[[keys]]\ntenant = \"t\"\nkey_sha256 = \"",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "\"\nper_minute = 5\nlimits = { timeout = 10, max_memory_mb = 256 }\n",
+        ))
+        .unwrap();
+        assert_eq!(c.server.workers(), 3);
+        assert_eq!(c.limits.timeout, Some(60.0));
+        let key = &c.keys[0];
+        assert_eq!((key.tenant.as_str(), key.per_minute), ("t", 5));
+        let both = c.limits.min(&key.limits);
+        assert_eq!((both.timeout, both.max_memory_mb), (Some(10.0), Some(256)));
+    }
+
+    #[test]
+    fn server_and_key_errors_name_the_key() {
+        let key = |rest: &str| format!("[[keys]]\ntenant = \"t\"\n{rest}\n");
+        let hash = format!("key_sha256 = \"{}\"", "a".repeat(64));
+        for (text, named) in [
+            ("[server]\naddr = \"nowhere\"\n".to_string(), "server.addr"),
+            (
+                "[server]\nqueue_limit = 0\n".to_string(),
+                "server.queue_limit",
+            ),
+            ("[limits]\ntimeout = -1\n".to_string(), "limits.timeout"),
+            (
+                "[limits]\nmax_memory_mb = 0\n".to_string(),
+                "limits.max_memory_mb",
+            ),
+            (key("key_sha256 = \"abc\""), "keys[0].key_sha256"),
+            (
+                key(&format!("{hash}\nlimits = {{ max_processes = 0 }}")),
+                "keys[0].limits.max_processes",
+            ),
+            (
+                format!("{}{}", key(&hash), key(&hash)),
+                "keys[1].key_sha256",
+            ),
+            (key(""), "key_sha256"),
+        ] {
+            let e = Config::parse(&text).unwrap_err();
             assert!(e.contains(named), "{text:?}: {e}");
         }
     }

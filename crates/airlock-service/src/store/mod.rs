@@ -4,6 +4,7 @@
 //! Behind the [`Store`] trait so another database can follow; [`sqlite::SqliteStore`] is
 //! the default, one file in the data dir, with versioned migrations.
 
+pub mod chain;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,9 @@ pub enum StoreError {
     Database(String),
     #[error("store: migration {version}: {message}")]
     Migration { version: u32, message: String },
-    #[error("store: the database is from a newer airlock (schema {found}, this one knows {known})")]
+    #[error(
+        "store: the database is from a newer airlock (schema {found}, this one knows {known})"
+    )]
     TooNew { found: u32, known: u32 },
 }
 
@@ -127,6 +130,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Store a new job (state pending or running). With an idempotency key already used by
     /// the same caller, nothing is stored and the first job is returned: (job, false).
     fn insert_job(&self, job: &Job) -> Result<(Job, bool), StoreError>;
+    /// The job `caller` submitted with idempotency key `key`, if any.
+    fn find_idempotent(&self, caller: &str, key: &str) -> Result<Option<Job>, StoreError>;
     fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// Pending -> running. False when the job is not pending (cancelled meanwhile).
     fn start_job(&self, id: &str) -> Result<bool, StoreError>;
