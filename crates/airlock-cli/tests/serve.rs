@@ -530,3 +530,122 @@ fn validate_analyze_and_whitelist() {
     assert_eq!(status, 200, "{w}");
     assert!(w.is_object() && !w.as_object().unwrap().is_empty(), "{w}");
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_callback_is_posted_once_the_job_is_final_and_retried() {
+    require_root!();
+    use std::io::{Read, Write};
+    // A loopback listener that refuses the first attempt (500) and takes the second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for answer in ["500 Internal Server Error", "204 No Content"] {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Headers, then as many body bytes as Content-Length says.
+            loop {
+                let n = conn.read(&mut buf).unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        bodies.push(text[end + 4..].to_string());
+                        break;
+                    }
+                }
+                assert!(n > 0, "the connection closed early");
+            }
+            write!(
+                conn,
+                "HTTP/1.1 {answer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+        }
+        bodies
+    });
+    let server = Server::start(&config(&format!(
+        "[server]\ncallback_hosts = [\"127.0.0.1:{port}\"]\n"
+    )));
+    let url = format!("http://127.0.0.1:{port}/done");
+    let (status, r) = server.call(server.post(
+        "/api/code/execute/async",
+        &json!({"code": "print('called')", "callback_url": url}),
+    ));
+    assert_eq!(status, 202, "{r}");
+    let bodies = receiver.join().unwrap();
+    assert_eq!(bodies.len(), 2, "one refused attempt, one taken");
+    for body in bodies {
+        let result: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (&result["id"], result["stdout"].as_str()),
+            (&r["id"], Some("called\n")),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn under_load_every_request_gets_a_well_formed_answer() {
+    require_root!();
+    // 2,000 requests from 50 callers: async submissions, sync runs, validations, reads.
+    let server =
+        Server::start("[pool]\nsize = 2\npreload = [\"numpy\"]\n[server]\nqueue_limit = 500\n");
+    let accepted = std::sync::Mutex::new(Vec::new());
+    let answers = std::sync::Mutex::new(std::collections::BTreeMap::<u16, u32>::new());
+    std::thread::scope(|scope| {
+        for caller in 0..50 {
+            let (server, accepted, answers) = (&server, &accepted, &answers);
+            scope.spawn(move || {
+                for i in 0..40 {
+                    let code = json!({"code": format!("print({caller} * 100 + {i})")});
+                    let request = match i % 4 {
+                        0 | 1 => server.post("/api/code/execute/async", &code),
+                        2 => server.post("/api/code/execute", &code),
+                        _ => server.post("/api/code/validate", &code),
+                    };
+                    let (status, body) = server.call(request);
+                    assert!(matches!(status, 200 | 202 | 429 | 503), "{status}: {body}");
+                    if status >= 400 {
+                        assert!(body["error"]["code"].is_string(), "{body}");
+                    }
+                    if status == 202 {
+                        accepted
+                            .lock()
+                            .unwrap()
+                            .push(body["id"].as_str().unwrap().to_string());
+                    }
+                    *answers.lock().unwrap().entry(status).or_default() += 1;
+                }
+            });
+        }
+    });
+    let answers = answers.into_inner().unwrap();
+    eprintln!("answers by status: {answers:?}");
+    assert_eq!(answers.values().sum::<u32>(), 2000);
+    let accepted = accepted.into_inner().unwrap();
+    assert!(!accepted.is_empty());
+    for id in &accepted {
+        let r = server.wait_final(id, Duration::from_secs(300));
+        assert_eq!(r["status"], "completed", "{r}");
+    }
+}

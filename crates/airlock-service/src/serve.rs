@@ -52,6 +52,7 @@ async fn run(config: Config, data_dir: &Path) -> Result<(), String> {
     } else if !local.ip().is_loopback() {
         tracing::warn!("no API keys are configured and {local} is not loopback: anyone who can reach it can run code");
     }
+    tokio::spawn(purge_code(Arc::clone(&service)));
     let app = crate::api::router(Arc::clone(&service));
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())
@@ -63,6 +64,27 @@ async fn run(config: Config, data_dir: &Path) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Drop the code text of audit records older than the retention period, at start and
+/// then hourly (their sha256 and the chain stay).
+async fn purge_code(service: Arc<Service>) {
+    let days = service.config.server.code_retention_days;
+    if days == 0 {
+        return; // the code is never stored
+    }
+    loop {
+        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let store = Arc::clone(&service.store);
+        match tokio::task::spawn_blocking(move || store.purge_code(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                tracing::info!("audit log: dropped the code of {n} records older than {days} days")
+            }
+            other => tracing::error!("audit log: purging old code failed: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
 }
 
 async fn stop_signal() {
