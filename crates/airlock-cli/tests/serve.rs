@@ -649,3 +649,39 @@ fn under_load_every_request_gets_a_well_formed_answer() {
         assert_eq!(r["status"], "completed", "{r}");
     }
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn every_template_and_example_runs_as_is() {
+    require_root!();
+    let server = Server::start(&config(""));
+    let (_, templates) = server.call(server.get("/api/code/templates"));
+    let (_, examples) = server.call(server.get("/api/code/examples"));
+    let all: Vec<&Value> = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(examples.as_array().unwrap())
+        .collect();
+    let ids: Vec<&str> = all.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["factor", "indicator", "chart"]);
+    for t in all {
+        let (status, r) = server.call(server.post(
+            "/api/code/execute",
+            &json!({"code": t["code"], "check": "enforce"}),
+        ));
+        assert_eq!(
+            (status, r["status"].as_str()),
+            (200, Some("completed")),
+            "{}: {r}",
+            t["id"]
+        );
+        match t["id"].as_str() {
+            Some("chart") => assert_eq!(r["charts"].as_array().map(Vec::len), Some(1), "{r}"),
+            _ => assert!(!r["return_value"].is_null(), "{}: {r}", t["id"]),
+        }
+    }
+}

@@ -12,5 +12,6 @@ pub mod pools;
 pub mod serve;
 pub mod service;
 pub mod store;
+pub mod templates;
 
 pub use config::{Config, ConfigError};

@@ -21,6 +21,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/code/validate", post(code::validate))
         .route("/api/code/analyze", post(code::analyze))
         .route("/api/code/whitelist", get(code::whitelist))
+        .route("/api/code/templates", get(system::templates))
+        .route("/api/code/examples", get(system::examples))
         .route("/api/code/execute", post(code::execute))
         .route("/api/code/execute/async", post(code::execute_async))
         .route("/api/code/execution/{id}", get(code::execution))

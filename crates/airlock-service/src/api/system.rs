@@ -1,4 +1,5 @@
-//! `/health` (liveness and pool state) and `/metrics` (Prometheus).
+//! `/health` (liveness and pool state), `/metrics` (Prometheus), and the templates and
+//! examples.
 
 use std::sync::Arc;
 
@@ -34,4 +35,12 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
         .metrics
         .render(service.jobs.queue_depth(), service.jobs.running(), &pools);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+pub async fn templates() -> Response {
+    Json(crate::templates::TEMPLATES).into_response()
+}
+
+pub async fn examples() -> Response {
+    Json(crate::templates::EXAMPLES).into_response()
 }
