@@ -27,7 +27,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use airlock_jail::{JailError, JailSpec, Observer, Outcome, Pending, SandboxFile, Zygote};
+use airlock_jail::{JailError, JailSpec, Limits, Observer, Outcome, Pending, SandboxFile, Zygote};
 
 use crate::procmem::Memory;
 use crate::request::{ExecutionRequest, InvalidRequest};
@@ -274,15 +274,6 @@ impl Pool {
         zygote.as_ref().filter(|z| z.is_alive()).map(Zygote::pid)
     }
 
-    /// Host pids of the processes of each sandbox waiting now (for measuring them).
-    pub fn ready_pids(&self) -> Vec<Vec<i32>> {
-        self.shared
-            .state
-            .lock()
-            .map(|s| s.ready.iter().map(Pending::pids).collect())
-            .unwrap_or_default()
-    }
-
     /// The host names (cgroup names) of the sandboxes waiting now.
     pub fn ready_ids(&self) -> Vec<String> {
         self.shared
@@ -334,15 +325,25 @@ impl Taken {
         observer: Option<Observer>,
         cancel: Option<&AtomicBool>,
     ) -> Result<Result<Outcome, airlock_jail::JailError>, InvalidRequest> {
-        let frame = req.request_frame()?;
-        let limits = req.limits()?;
+        Ok(self.run_framed(&req.request_frame()?, &req.limits()?, observer, cancel))
+    }
+
+    /// The same with the request already encoded and its limits checked (the input frame
+    /// and limits of the request's own spec: nothing is built twice on the hand-off).
+    pub fn run_framed(
+        self,
+        frame: &[u8],
+        limits: &Limits,
+        observer: Option<Observer>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Outcome, airlock_jail::JailError> {
         let Taken { pending, shared } = self;
         // The result is back as soon as the runner's last frame is; the sandbox is torn
         // down in the background.
         let outcome = pending.end_on(crate::runner::announced_end).hand_off(
             None,
-            Some(&frame),
-            Some(&limits),
+            Some(frame),
+            Some(limits),
             observer,
             cancel,
         );
@@ -350,7 +351,7 @@ impl Taken {
             state.status.in_use = state.status.in_use.saturating_sub(1);
             state.status.served += 1;
         }
-        Ok(outcome)
+        outcome
     }
 
     /// This sandbox's name on the host (its cgroup's), for tests and audit.

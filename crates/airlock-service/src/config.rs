@@ -174,7 +174,8 @@ pub struct KeyConfig {
     pub tenant: String,
     /// sha256 (hex) of the key; the key itself is never stored.
     pub key_sha256: String,
-    /// Executions of this key running at once (0: no cap).
+    /// Sync executions of this key running at once (0: no cap); async jobs are bounded by
+    /// the workers and counted by `per_minute` when submitted.
     #[serde(default)]
     pub max_concurrent: u32,
     /// Executions this key may start per minute (0: no cap).

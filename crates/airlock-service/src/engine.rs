@@ -54,10 +54,6 @@ impl Engine {
         })
     }
 
-    pub fn envs(&self) -> &Environments {
-        &self.envs
-    }
-
     pub fn pools(&self) -> &Pools {
         &self.pools
     }
@@ -82,13 +78,8 @@ impl Engine {
                 Vec::new(),
             ),
         };
+        // Every value is checked here (limits, grants, files, variables).
         let spec = req.to_spec_in(&python, &binds, &self.policy)?;
-        spec.limits.validate().map_err(|e| match e {
-            JailError::InvalidSpec { field, reason } => {
-                EngineError::Invalid(InvalidRequest { field, reason })
-            }
-            other => EngineError::Host(other.to_string()),
-        })?;
         Ok(Prepared {
             req,
             env: env.to_string(),
@@ -122,9 +113,11 @@ impl Engine {
             }
         };
         let taken = self.pools.get(&env).and_then(|pool| pool.take(&req));
-        let outcome = match taken {
-            Some(taken) => taken.run(&req, None, Some(cancel))?,
-            None => airlock_jail::run(&spec, None, Some(cancel)),
+        let outcome = match (taken, &spec.channel) {
+            (Some(taken), Some(channel)) => {
+                taken.run_framed(&channel.input, &spec.limits, None, Some(cancel))
+            }
+            _ => airlock_jail::run(&spec, None, Some(cancel)),
         };
         let mut result = match outcome {
             Ok(o) => {

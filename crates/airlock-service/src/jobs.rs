@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::api::body::ExecuteBody;
 use crate::api::error::ApiError;
 use crate::auth::Caller;
-use crate::config::MaxLimits;
+use crate::config::{MaxLimits, ServerConfig};
 use crate::engine::Prepared;
 use crate::service::Service;
 use crate::store::{AuditEntry, Job, JobKind, JobState};
@@ -152,25 +152,38 @@ fn audit_entry(
     }
 }
 
-/// A result for a job that ended without running: cancelled while pending, or lost to a
-/// restart (sync), or no longer valid under the configuration (async, after a restart).
-fn unrun_result(
-    job: &Job,
-    body: &ExecuteBody,
-    status: &str,
-    reason: &str,
-    error: String,
-) -> serde_json::Value {
-    serde_json::json!({
-        "id": job.id, "code": body.code, "language": body.language, "env": body.env(),
-        "status": status, "reason": reason, "error": error,
-        "exit_code": null, "signal": null, "stdout": "", "stderr": "",
-        "stdout_truncated": false, "stderr_truncated": false, "return_value": null,
-        "exception": null, "charts": [], "files": [], "validation": null,
-        "created_at": job.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "started_at": null, "completed_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "duration": 0.0, "cpu_time_seconds": 0.0, "memory_used_mb": 0.0,
-    })
+/// How a job ended without running.
+#[derive(Clone, Copy, Debug)]
+enum Unrun<'a> {
+    /// Cancelled while pending.
+    Cancelled,
+    /// Lost to a restart (sync), or no longer valid under the configuration (async, after
+    /// a restart): the reason.
+    Failed(&'a str),
+}
+
+/// The result of a job that ended without running, built like every other result.
+fn unrun_result(job: &Job, body: &ExecuteBody, how: Unrun) -> ExecutionResult {
+    // The body was accepted once; only the request's shape is needed here, not its checks.
+    let lenient = ServerConfig {
+        max_code_bytes: usize::MAX,
+        allow_host_grants: true,
+        ..ServerConfig::default()
+    };
+    let req = body
+        .to_request(&MaxLimits::default(), &lenient)
+        .unwrap_or_else(|_| airlock_runtime::ExecutionRequest {
+            code: body.code.clone(),
+            language: body.language.clone(),
+            ..Default::default()
+        });
+    let mut result = match how {
+        Unrun::Cancelled => ExecutionResult::cancelled(&req, job.created_at),
+        Unrun::Failed(error) => ExecutionResult::sandbox_error(&req, job.created_at, error.into()),
+    };
+    result.id = job.id.clone();
+    result.env = Some(body.env().to_string());
+    result
 }
 
 /// What the caller sees of a job: its result when final, else its state so far.
@@ -242,7 +255,9 @@ impl Service {
             let result = service.run(&job, prepared, &flags).await;
             drop((permit, admission));
             match result {
-                Ok(result) => service.finish(&job, &body, result).await,
+                Ok(result) => service.finish(&job, &body, result).await?.ok_or_else(|| {
+                    ApiError::internal(format!("execution {} was made final twice", job.id))
+                }),
                 Err(e) => {
                     service.fail(&job, &e.message).await;
                     Err(e)
@@ -256,31 +271,20 @@ impl Service {
 
     /// End a job that could not run, with the reason.
     async fn fail(&self, job: &Job, error: &str) {
-        if let Err(e) = self.end_unrun(job, "failed", "sandbox_error", error).await {
+        if let Err(e) = self.end_unrun(job, Unrun::Failed(error)).await {
             tracing::error!("job {}: could not be made final: {e:?}", job.id);
         }
     }
 
-    /// Make a job final without (further) running it: its result says `status`, `reason`
-    /// and `error`. None when it was final already.
+    /// Make a job final without (further) running it. None when it was final already.
     async fn end_unrun(
         &self,
         job: &Job,
-        status: &str,
-        reason: &str,
-        error: &str,
+        how: Unrun<'_>,
     ) -> Result<Option<serde_json::Value>, ApiError> {
         let body: ExecuteBody = serde_json::from_value(job.request.clone()).unwrap_or_default();
-        let value = unrun_result(job, &body, status, reason, error.to_string());
-        let audit = self.audit_of(job, &body, &value);
-        let store = Arc::clone(&self.store);
-        let (id, stored) = (job.id.clone(), value.clone());
-        if !blocking(move || store.finish_job(&id, &stored, &audit)).await?? {
-            return Ok(None);
-        }
-        self.metrics.record(job.kind, status, 0.0);
-        self.notify(job, &value);
-        Ok(Some(value))
+        let result = unrun_result(job, &body, how);
+        self.finish(job, &body, result).await
     }
 
     /// Accept an async job: stored (pending) before this returns.
@@ -346,9 +350,7 @@ impl Service {
                 self.wait_final(&job.id, Duration::from_secs(30)).await
             }
             None => {
-                let ended = self
-                    .end_unrun(&job, "cancelled", "cancelled", "Execution cancelled")
-                    .await?;
+                let ended = self.end_unrun(&job, Unrun::Cancelled).await?;
                 if let Some(result) = ended {
                     Ok(result)
                 } else {
@@ -415,28 +417,30 @@ impl Service {
         let engine = Arc::clone(&self.engine);
         let (id, created_at) = (job.id.clone(), job.created_at);
         let flags = Arc::clone(flags);
-        let ran =
-            blocking(move || engine.execute(&id, created_at, prepared, &flags.cancel)).await?;
+        let ran = blocking(move || engine.execute(&id, created_at, prepared, &flags.cancel)).await;
         self.jobs.unregister(&job.id);
-        Ok(ran?)
+        Ok(ran??)
     }
 
     /// Make a job final with its result and audit record; metrics and callback follow.
+    /// None (and nothing written) when the job was final already.
     async fn finish(
         &self,
         job: &Job,
         body: &ExecuteBody,
         result: ExecutionResult,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<Option<serde_json::Value>, ApiError> {
         let value = serde_json::to_value(&result).map_err(ApiError::internal)?;
         let audit = self.audit_of(job, body, &value);
         let store = Arc::clone(&self.store);
         let (id, stored) = (job.id.clone(), value.clone());
-        blocking(move || store.finish_job(&id, &stored, &audit)).await??;
+        if !blocking(move || store.finish_job(&id, &stored, &audit)).await?? {
+            return Ok(None);
+        }
         self.metrics
             .record(job.kind, &result.status, result.duration);
         self.notify(job, &value);
-        Ok(value)
+        Ok(Some(value))
     }
 
     fn notify(&self, job: &Job, result: &serde_json::Value) {
@@ -507,8 +511,7 @@ impl Service {
                 }
                 _ => {
                     let lost = "the service stopped during this execution";
-                    self.end_unrun(&job, "failed", "sandbox_error", lost)
-                        .await?;
+                    self.end_unrun(&job, Unrun::Failed(lost)).await?;
                 }
             }
         }
