@@ -60,6 +60,9 @@ enum KeyCommand {
         /// Executions started per minute (0: no cap).
         #[arg(long, default_value_t = 120)]
         per_minute: u32,
+        /// The key may also create, change and remove environments (/api/venv/...).
+        #[arg(long)]
+        manage_envs: bool,
     },
 }
 
@@ -129,6 +132,7 @@ pub fn key(args: KeyArgs) -> i32 {
         tenant,
         max_concurrent,
         per_minute,
+        manage_envs,
     } = args.command;
     if tenant.is_empty() || tenant.len() > 64 || tenant.chars().any(char::is_control) {
         return crate::usage_error("--tenant: must be 1 to 64 printable characters");
@@ -141,7 +145,7 @@ pub fn key(args: KeyArgs) -> i32 {
     println!("key (shown once; give it to the caller): {key}");
     println!("\n# add to the configuration file:");
     println!(
-        "[[keys]]\ntenant = {}\nkey_sha256 = \"{}\"\nmax_concurrent = {max_concurrent}\nper_minute = {per_minute}",
+        "[[keys]]\ntenant = {}\nkey_sha256 = \"{}\"\nmax_concurrent = {max_concurrent}\nper_minute = {per_minute}\nmanage_envs = {manage_envs}",
         toml::Value::String(tenant),
         key_hash(&key)
     );

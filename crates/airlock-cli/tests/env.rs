@@ -215,6 +215,32 @@ fn a_failed_create_is_reported_and_can_be_retried() {
 }
 
 #[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_creation_cut_short_is_reported_failed_and_can_be_redone() {
+    require_root!();
+    let home = Home::new("cut");
+    home.ok(&["env", "create", "cut", "--quiet"]);
+    // What a process killed in the middle of a creation leaves: the record says
+    // "creating" and nobody holds the environment's lock.
+    let record = home.dir.join("envs/cut/env.json");
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    env["status"] = "creating".into();
+    std::fs::write(&record, env.to_string()).unwrap();
+    let list = home.json(&["env", "list", "--json"]);
+    assert_eq!(list[0]["status"], "failed", "{list}");
+    assert!(
+        list[0]["error"].as_str().unwrap().contains("interrupted"),
+        "{list}"
+    );
+    home.ok(&["env", "create", "cut", "--packages", "six", "--quiet"]);
+    assert_eq!(home.json(&["env", "list", "--json"])[0]["status"], "ready");
+}
+
+#[test]
 fn names_that_would_escape_the_data_dir_are_refused() {
     let home = Home::new("names");
     let long = "a".repeat(300);

@@ -20,6 +20,15 @@ pub const RUNNER_PATH: &str = "/airlock/runner.py";
 /// A warm pool's template (`runner/zygote.py`): imports once, forks a runner per request.
 pub const ZYGOTE_SOURCE: &str = include_str!("../runner/zygote.py");
 pub const ZYGOTE_PATH: &str = "/airlock/zygote.py";
+/// Names bound in the code's globals before it runs (alias, module), each only when the
+/// environment has the module; imported on first use. The runner's `PREBOUND` is the
+/// same list (a test holds them together).
+pub const PREBOUND: &[(&str, &str)] = &[
+    ("np", "numpy"),
+    ("pd", "pandas"),
+    ("plt", "matplotlib.pyplot"),
+    ("sns", "seaborn"),
+];
 /// The directory of the working dir whose files come back in the result.
 pub const OUTPUTS_DIR: &str = "outputs";
 /// The file name the user's code carries in tracebacks.
@@ -357,6 +366,19 @@ mod announced_end_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runner_binds_the_names_the_host_announces() {
+        let tuples: Vec<String> = PREBOUND
+            .iter()
+            .map(|(alias, module)| format!("(\"{alias}\", \"{module}\")"))
+            .collect();
+        let line = format!("PREBOUND = ({})", tuples.join(", "));
+        assert!(
+            RUNNER_SOURCE.lines().any(|l| l == line),
+            "runner.py must say: {line}"
+        );
+    }
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();

@@ -22,6 +22,8 @@ pub struct Caller {
     pub tenant: String,
     /// What this caller's requests may ask for at most.
     pub max: MaxLimits,
+    /// Whether it may create, change and remove environments.
+    pub manage_envs: bool,
     quota: Option<Arc<Quota>>,
 }
 
@@ -94,6 +96,7 @@ impl Auth {
             return Ok(Caller {
                 tenant: LOCAL.into(),
                 max: self.limits,
+                manage_envs: true,
                 quota: None,
             });
         }
@@ -114,6 +117,7 @@ impl Auth {
         Ok(Caller {
             tenant: quota.key.tenant.clone(),
             max: self.limits.min(&quota.key.limits),
+            manage_envs: quota.key.manage_envs,
             quota: Some(Arc::clone(quota)),
         })
     }

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use airlock_runtime::env::{check_env_name, DEFAULT_ENV};
 use airlock_runtime::request::Policy;
+use airlock_runtime::ExecutionRequest;
 use serde::Deserialize;
 
 /// Where the configuration file is looked for when no path is given.
@@ -148,6 +149,26 @@ pub struct MaxLimits {
 }
 
 impl MaxLimits {
+    /// The contract's defaults, lowered to these bounds where they are tighter (what a
+    /// request that names no limit gets).
+    pub fn defaults(&self) -> ExecutionRequest {
+        fn within<T: PartialOrd + Copy>(default: T, max: Option<T>) -> T {
+            match max {
+                Some(m) if m < default => m,
+                _ => default,
+            }
+        }
+        let d = ExecutionRequest::default();
+        ExecutionRequest {
+            timeout: within(d.timeout, self.timeout),
+            max_memory_mb: within(d.max_memory_mb, self.max_memory_mb),
+            max_cpu_percent: within(d.max_cpu_percent, self.max_cpu_percent),
+            max_processes: within(d.max_processes, self.max_processes),
+            output_limit: within(d.output_limit, self.output_limit),
+            ..d
+        }
+    }
+
     /// The tighter of two sets of bounds, field by field.
     pub fn min(&self, other: &MaxLimits) -> MaxLimits {
         fn tighter<T: PartialOrd + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -184,6 +205,10 @@ pub struct KeyConfig {
     /// The most this key's requests may ask for (within the operator's `[limits]`).
     #[serde(default)]
     pub limits: MaxLimits,
+    /// Whether this key may create, change and remove environments (every key may list
+    /// them and run code in them).
+    #[serde(default)]
+    pub manage_envs: bool,
 }
 
 /// The warm pools: one per listed environment.

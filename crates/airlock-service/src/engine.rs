@@ -54,6 +54,10 @@ impl Engine {
         })
     }
 
+    pub fn envs(&self) -> &Environments {
+        &self.envs
+    }
+
     pub fn pools(&self) -> &Pools {
         &self.pools
     }
@@ -112,7 +116,9 @@ impl Engine {
                 return Ok(result);
             }
         };
-        let taken = self.pools.get(&env).and_then(|pool| pool.take(&req));
+        let taken = runtime
+            .as_ref()
+            .and_then(|rt| self.pools.take(&self.envs, &env, &rt.bind.source, &req));
         let outcome = match (taken, &spec.channel) {
             (Some(taken), Some(channel)) => {
                 taken.run_framed(&channel.input, &spec.limits, None, Some(cancel))

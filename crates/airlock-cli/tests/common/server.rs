@@ -26,7 +26,23 @@ impl Server {
 
     /// Start (or restart) a server on the data dir and configuration of `data`.
     pub fn start_in(data: &Path) -> Server {
-        let mut child = super::airlock()
+        Server::launch(data, None)
+    }
+
+    /// Start a server whose environments live in `home` (`AIRLOCK_HOME`) rather than in
+    /// the shared one.
+    pub fn start_with_home(config: &str, home: &Path) -> Server {
+        let data = super::temp_dir("serve");
+        std::fs::write(data.join("airlock.toml"), config).unwrap();
+        Server::launch(&data, Some(home))
+    }
+
+    fn launch(data: &Path, home: Option<&Path>) -> Server {
+        let mut command = super::airlock();
+        if let Some(home) = home {
+            command.env("AIRLOCK_HOME", home);
+        }
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .arg("--config")
@@ -67,6 +83,10 @@ impl Server {
 
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.client.get(format!("{}{path}", self.base))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(format!("{}{path}", self.base))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> RequestBuilder {

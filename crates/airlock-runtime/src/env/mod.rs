@@ -30,6 +30,7 @@ use chrono::Utc;
 
 use airlock_jail::Bind;
 
+pub use files::normalize;
 pub use installer::{Tool, ENV_MOUNT, UV_VERSION};
 pub use model::{Package, Status, VirtualEnvironment};
 pub use names::{check_env_name, check_package, NO_ENV};
@@ -85,6 +86,8 @@ pub trait Progress {
     fn stage(&self, what: &str);
     /// A line the installer printed.
     fn output(&self, line: &str);
+    /// A new environment's record exists (status creating); its build follows.
+    fn created(&self, _env: &VirtualEnvironment) {}
 }
 
 /// Open (creating it if needed) a file used only for its lock.
@@ -240,11 +243,19 @@ impl Environments {
     pub fn get(&self, name: &str) -> Result<VirtualEnvironment, EnvError> {
         check_env_name(name)?;
         let mut env = self.load(name)?;
-        if env.status == Status::Ready {
-            if let Err(reason) = self.quick_check(&env) {
-                env.status = Status::Corrupted;
-                env.error = Some(reason);
+        match env.status {
+            Status::Ready => {
+                if let Err(reason) = self.quick_check(&env) {
+                    env.status = Status::Corrupted;
+                    env.error = Some(reason);
+                }
             }
+            // A creation in progress holds the lock; one that does not was interrupted.
+            Status::Creating if self.lock(name, false).is_ok() => {
+                env.status = Status::Failed;
+                env.error = Some("its creation was interrupted; create it again".into());
+            }
+            _ => {}
         }
         Ok(env)
     }
@@ -544,7 +555,8 @@ impl Environments {
         packages.iter().try_for_each(|p| check_package(p))?;
         let _lock = self.lock(name, false)?;
         match self.load(name) {
-            Ok(existing) if existing.status != Status::Failed => {
+            // Under the lock, a record still creating is one whose creation was interrupted.
+            Ok(existing) if !matches!(existing.status, Status::Failed | Status::Creating) => {
                 return Err(EnvError::Conflict {
                     name: name.to_string(),
                     reason: "already exists".into(),
@@ -586,6 +598,7 @@ impl Environments {
             build: None,
         };
         self.save(&env)?;
+        progress.created(&env);
         match self.build(&mut env, packages, false, progress) {
             Ok(()) => Ok(env),
             Err(e) => {

@@ -129,7 +129,7 @@ impl ExecuteBody {
                 }
             }
         }
-        let defaults = ExecutionRequest::default();
+        let defaults = max.defaults();
         let cpu = match self.max_cpu_percent {
             None => defaults.max_cpu_percent,
             Some(c) if c.is_finite() && c >= 1.0 && c <= f64::from(u32::MAX) => c.round() as u32,
@@ -228,6 +228,25 @@ mod tests {
             .unwrap_err()
             .message
             .starts_with("max_memory_mb:"));
+    }
+
+    #[test]
+    fn an_absent_limit_gets_the_default_lowered_to_the_maximum() {
+        let max = MaxLimits {
+            timeout: Some(10.0),
+            max_processes: Some(100),
+            ..Default::default()
+        };
+        let req = body("1")
+            .to_request(&max, &ServerConfig::default())
+            .unwrap();
+        let d = ExecutionRequest::default();
+        assert_eq!(req.timeout, 10.0, "the default 30 s is over the maximum");
+        assert_eq!(
+            req.max_processes, d.max_processes,
+            "under the maximum stays"
+        );
+        assert_eq!(req.max_memory_mb, d.max_memory_mb);
     }
 
     #[test]

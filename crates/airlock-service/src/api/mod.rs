@@ -2,8 +2,10 @@
 
 pub mod body;
 pub mod code;
+pub mod environment;
 pub mod error;
 pub mod system;
+pub mod venv;
 
 use std::sync::Arc;
 
@@ -28,6 +30,12 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/code/execution/{id}", get(code::execution))
         .route("/api/code/execution/{id}/cancel", post(code::cancel))
         .route("/api/code/executions", get(code::executions))
+        .route("/api/environment", get(environment::environment))
+        .route("/api/venv/list", get(venv::list))
+        .route("/api/venv/create", post(venv::create))
+        .route("/api/venv/{id}", get(venv::get).delete(venv::delete))
+        .route("/api/venv/{id}/packages", get(venv::packages))
+        .route("/api/venv/{id}/install", post(venv::install))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .fallback(|| async {
