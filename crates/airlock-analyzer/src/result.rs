@@ -1,6 +1,7 @@
 //! The CodeValidationResult of CONTRACT.md.
 
 /// How serious an issue is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -24,8 +25,10 @@ impl Severity {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", schema(as = ValidationStatus))]
 pub enum Status {
     Safe,
     Warning,
@@ -33,6 +36,7 @@ pub enum Status {
 }
 
 /// One finding, on its line.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Issue {
     pub severity: Severity,
@@ -67,6 +71,7 @@ impl Issue {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FunctionComplexity {
     pub name: String,
@@ -75,6 +80,7 @@ pub struct FunctionComplexity {
     pub cognitive: u32,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Complexity {
     pub lines_of_code: u32,
@@ -84,6 +90,7 @@ pub struct Complexity {
     pub functions: Vec<FunctionComplexity>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CodeValidationResult {
     pub status: Status,

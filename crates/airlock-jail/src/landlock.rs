@@ -10,6 +10,7 @@ use landlock::{
 };
 
 /// How much of the Landlock policy the kernel enforces.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Enforcement {

@@ -208,6 +208,7 @@ pub enum Network {
 
 /// The layers a caller may switch off deliberately. The others (namespaces, mounts,
 /// pivot_root, cgroups, capabilities, no_new_privs) are the jail itself and cannot be.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Optional {

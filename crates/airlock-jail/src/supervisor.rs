@@ -69,6 +69,7 @@ pub struct Outcome {
 }
 
 /// The isolation a run actually had, for the result and for audit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Layers {
     /// This sandbox's name on the host (its cgroup is named after it).

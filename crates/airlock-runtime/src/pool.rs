@@ -37,6 +37,7 @@ use crate::runner::{RUNNER_PATH, ZYGOTE_PATH, ZYGOTE_SOURCE};
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How a pool makes its sandboxes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -59,6 +60,7 @@ impl Mode {
 }
 
 /// What the pool holds and has done, for `doctor`-style output and `/health`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStatus {
     pub mode: Mode,
@@ -78,6 +80,7 @@ pub struct PoolStatus {
 }
 
 /// What a pool holds in memory while it waits.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct PoolMemory {
     /// The template (zygote mode), if one is running.

@@ -7,6 +7,7 @@
 //! sandbox adds).
 
 /// Memory of one sandbox (or template), summed over its processes, in MiB.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Memory {
     /// Proportional set size.

@@ -11,21 +11,27 @@ use std::process::Command;
 use airlock_jail::Bind;
 
 /// A host interpreter and the host paths it needs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Interpreter {
     /// sys.executable as the interpreter reports it: the path to exec. For a virtual
     /// environment this is the venv's own `bin/python` (a symlink), which is how Python
     /// finds `pyvenv.cfg`; resolving it would silently run the base interpreter instead.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub executable: PathBuf,
     /// The file `executable` resolves to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub real_executable: PathBuf,
     /// sys.prefix, sys.base_prefix, sys.exec_prefix … (canonical, deduplicated).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub prefixes: Vec<PathBuf>,
     /// "3.11.7".
     pub version: String,
     /// The base interpreter behind a virtual environment (itself when it is one).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub base_executable: PathBuf,
     /// sys.base_prefix and sys.base_exec_prefix (canonical, deduplicated).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub base_prefixes: Vec<PathBuf>,
 }
 

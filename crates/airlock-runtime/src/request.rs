@@ -29,6 +29,7 @@ pub struct InputFile {
 }
 
 /// The static-analysis gate in front of a run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckMode {
@@ -39,13 +40,16 @@ pub enum CheckMode {
 }
 
 /// Host resources the caller asks to expose. Each is off by default.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Grants {
     /// Host environment variables passed in by name.
     pub allow_env: Vec<String>,
     /// Host paths bound read-only at the same place.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allow_read: Vec<PathBuf>,
     /// Host paths bound read-write (only under operator-approved roots).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub allow_write: Vec<PathBuf>,
     /// Outbound network destinations (not available yet: refused).
     pub allow_net: Vec<String>,

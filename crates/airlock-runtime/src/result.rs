@@ -12,6 +12,7 @@ use crate::redact::{redact, redact_json};
 use crate::request::{ExecutionRequest, Grants};
 use crate::runner::{Caps, Chart, Ending, OutputFile, Report};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ExceptionInfo {
     #[serde(rename = "type")]
@@ -21,6 +22,7 @@ pub struct ExceptionInfo {
     pub line: Option<u32>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ExecutionResult {
     pub id: String,
@@ -161,6 +163,17 @@ impl ExecutionResult {
         r.reason = Some("policy".into());
         r.error = Some(crate::gate::rejection_message(&validation));
         r.validation = Some(validation);
+        r
+    }
+
+    /// A job not final yet: `status` is "pending" or "running"; nothing else is known.
+    pub fn in_progress(
+        req: &ExecutionRequest,
+        created_at: DateTime<Utc>,
+        status: &str,
+    ) -> ExecutionResult {
+        let mut r = ExecutionResult::base(req, rfc3339(created_at));
+        r.status = status.into();
         r
     }
 

@@ -84,6 +84,7 @@ pub fn frame(value: &serde_json::Value) -> Vec<u8> {
 }
 
 /// A chart, with dimensions read from its PNG header.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Chart {
     pub format: &'static str,
@@ -93,6 +94,7 @@ pub struct Chart {
 }
 
 /// A file the code wrote to ./outputs/.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OutputFile {
     pub name: String,

@@ -138,7 +138,9 @@ fn cores() -> usize {
 }
 
 /// Upper bounds on what a request may ask for (absent: the jail's own bounds).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaxLimits {
     pub timeout: Option<f64>,

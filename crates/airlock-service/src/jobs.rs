@@ -162,21 +162,25 @@ enum Unrun<'a> {
     Failed(&'a str),
 }
 
-/// The result of a job that ended without running, built like every other result.
-fn unrun_result(job: &Job, body: &ExecuteBody, how: Unrun) -> ExecutionResult {
-    // The body was accepted once; only the request's shape is needed here, not its checks.
+/// The request a stored job's body describes. The body was checked when it was accepted;
+/// only the request's shape is needed here, not its checks.
+fn stored_request(body: &ExecuteBody) -> airlock_runtime::ExecutionRequest {
     let lenient = ServerConfig {
         max_code_bytes: usize::MAX,
         allow_host_grants: true,
         ..ServerConfig::default()
     };
-    let req = body
-        .to_request(&MaxLimits::default(), &lenient)
+    body.to_request(&MaxLimits::default(), &lenient)
         .unwrap_or_else(|_| airlock_runtime::ExecutionRequest {
             code: body.code.clone(),
             language: body.language.clone(),
             ..Default::default()
-        });
+        })
+}
+
+/// The result of a job that ended without running, built like every other result.
+fn unrun_result(job: &Job, body: &ExecuteBody, how: Unrun) -> ExecutionResult {
+    let req = stored_request(body);
     let mut result = match how {
         Unrun::Cancelled => ExecutionResult::cancelled(&req, job.created_at),
         Unrun::Failed(error) => ExecutionResult::sandbox_error(&req, job.created_at, error.into()),
@@ -186,7 +190,8 @@ fn unrun_result(job: &Job, body: &ExecuteBody, how: Unrun) -> ExecutionResult {
     result
 }
 
-/// What the caller sees of a job: its result when final, else its state so far.
+/// What the caller sees of a job: its result when final, else an ExecutionResult whose
+/// status says how far it is.
 pub fn view(job: &Job) -> serde_json::Value {
     if let Some(result) = &job.result {
         return result.clone();
@@ -196,11 +201,10 @@ pub fn view(job: &Job) -> serde_json::Value {
         JobState::Running => "running",
         _ => "pending",
     };
-    serde_json::json!({
-        "id": job.id, "code": body.code, "language": body.language, "env": body.env(),
-        "status": status, "reason": null,
-        "created_at": job.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    })
+    let mut result = ExecutionResult::in_progress(&stored_request(&body), job.created_at, status);
+    result.id = job.id.clone();
+    result.env = Some(body.env().to_string());
+    serde_json::to_value(result).unwrap_or_default()
 }
 
 impl Service {

@@ -27,7 +27,7 @@ struct EnvPool {
 }
 
 /// A pool's state as `doctor` and `/health` show it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct EnvPoolReport {
     pub env: String,
     #[serde(flatten)]

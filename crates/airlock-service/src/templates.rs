@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// A piece of code offered to callers.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
 pub struct Template {
     pub id: &'static str,
     pub name: &'static str,

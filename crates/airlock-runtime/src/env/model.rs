@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::python::Interpreter;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", schema(as = EnvStatus))]
 pub enum Status {
     Creating,
     Ready,
@@ -17,6 +19,7 @@ pub enum Status {
     Failed,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Package {
     pub name: String,
@@ -24,11 +27,13 @@ pub struct Package {
     pub installed_at: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct VirtualEnvironment {
     pub id: String,
     pub name: String,
     /// Host directory of the environment (its current build lives below it).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     pub python_version: String,
     pub status: Status,

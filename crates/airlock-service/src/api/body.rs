@@ -18,7 +18,7 @@ fn python() -> String {
 
 /// `POST /api/code/execute` and `/execute/async`. Unknown fields are refused (a misspelt
 /// limit must not be silently ignored).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteBody {
     pub code: String,
@@ -45,8 +45,10 @@ pub struct ExecuteBody {
     #[serde(default)]
     pub allow_env: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub allow_read: Vec<PathBuf>,
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub allow_write: Vec<PathBuf>,
     #[serde(default)]
     pub allow_run: bool,
@@ -62,7 +64,7 @@ pub struct ExecuteBody {
 }
 
 /// A file for the working directory, its bytes in base64.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileBody {
     pub name: String,

@@ -10,17 +10,42 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use airlock_runtime::ExecutionResult;
+
 use super::body::ExecuteBody;
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::jobs::{blocking, view};
 use crate::service::Service;
-use crate::store::{AuditFilter, Job};
+use crate::store::{AuditFilter, AuditRecord, Job};
 
 /// `{code}`, the body of validate and analyze.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     pub code: String,
+}
+
+/// The answer of `POST /api/code/analyze`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AnalyzeResult {
+    pub complexity: airlock_analyzer::Complexity,
+    pub imports: Vec<String>,
+}
+
+/// The answer of `POST /api/code/execute/async`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub id: String,
+    /// pending, or the state of the job an earlier request with the same key made.
+    pub status: String,
+}
+
+/// A page of the audit log.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditRecord>,
+    /// The cursor of the next page; null on the last.
+    pub next: Option<u64>,
 }
 
 fn check_size(service: &Service, code: &str) -> Result<(), ApiError> {
@@ -46,6 +71,20 @@ async fn analyzed(
     blocking(move || airlock_analyzer::analyze(&body.code, engine.analyzer())).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/code/validate",
+    tag = "code",
+    summary = "Check code statically: issues with line, column and suggestion; complexity; imports",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "The verdict", body = airlock_analyzer::CodeValidationResult),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+    )
+)]
 pub async fn validate(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -54,18 +93,43 @@ pub async fn validate(
     Ok(Json(analyzed(&service, &headers, body).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/code/analyze",
+    tag = "code",
+    summary = "The complexity and imports of code",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Complexity and imports", body = AnalyzeResult),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+    )
+)]
 pub async fn analyze(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CodeBody>,
 ) -> Result<Response, ApiError> {
     let result = analyzed(&service, &headers, body).await?;
-    Ok(
-        Json(serde_json::json!({"complexity": result.complexity, "imports": result.imports}))
-            .into_response(),
-    )
+    Ok(Json(AnalyzeResult {
+        complexity: result.complexity,
+        imports: result.imports,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/code/whitelist",
+    tag = "code",
+    summary = "The module and call policy in force",
+    responses(
+        (status = 200, description = "The analyzer policy", body = airlock_analyzer::Policy),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody)
+    )
+)]
 pub async fn whitelist(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -74,6 +138,23 @@ pub async fn whitelist(
     Ok(Json(service.engine.analyzer()).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/code/execute",
+    tag = "executions",
+    summary = "Run code in a sandbox and wait for its result",
+    request_body = ExecuteBody,
+    responses(
+        (status = 200, description = "The result, whatever the code did (see status and reason)", body = ExecutionResult),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 409, description = "The environment is being changed", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
+        (status = 429, description = "Over the key's quota", body = ErrorBody),
+        (status = 503, description = "The queue is full", body = ErrorBody)
+    )
+)]
 pub async fn execute(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -109,6 +190,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/code/execute/async",
+    tag = "executions",
+    summary = "Queue code to run; poll GET /api/code/execution/{id}",
+    request_body = ExecuteBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried submit with the same key returns the first job and never runs twice")),
+    responses(
+        (status = 202, description = "Accepted and stored; it will run even across a restart", body = Accepted),
+        (status = 200, description = "The job an earlier request with the same Idempotency-Key made", body = Accepted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 409, description = "The environment is being changed", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
+        (status = 429, description = "Over the key's quota", body = ErrorBody),
+        (status = 503, description = "The queue is full", body = ErrorBody)
+    )
+)]
 pub async fn execute_async(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -122,10 +222,16 @@ pub async fn execute_async(
     } else {
         StatusCode::OK
     };
-    let state = view(&job)["status"].clone();
+    let state = view(&job)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     Ok((
         status,
-        Json(serde_json::json!({"id": job.id, "status": state})),
+        Json(Accepted {
+            id: job.id,
+            status: state,
+        }),
     )
         .into_response())
 }
@@ -141,6 +247,18 @@ async fn job_of(service: &Arc<Service>, headers: &HeaderMap, id: String) -> Resu
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/code/execution/{id}",
+    tag = "executions",
+    summary = "An execution in any state (pending and running ones have only their status so far)",
+    params(("id" = String, Path, description = "The execution's id")),
+    responses(
+        (status = 200, description = "The result", body = ExecutionResult),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 404, description = "No such execution (or not this caller's)", body = ErrorBody)
+    )
+)]
 pub async fn execution(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -150,6 +268,19 @@ pub async fn execution(
     Ok(Json(view(&job)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/code/execution/{id}/cancel",
+    tag = "executions",
+    summary = "Cancel a pending execution (it never starts) or a running one (it is killed)",
+    params(("id" = String, Path, description = "The execution's id")),
+    responses(
+        (status = 200, description = "The result, status cancelled", body = ExecutionResult),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 404, description = "No such execution (or not this caller's)", body = ErrorBody),
+        (status = 409, description = "The execution is already final", body = ErrorBody)
+    )
+)]
 pub async fn cancel(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -160,7 +291,7 @@ pub async fn cancel(
 }
 
 /// Query of `GET /api/code/executions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<String>,
@@ -171,6 +302,18 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/code/executions",
+    tag = "executions",
+    summary = "The audit log, newest first, a page at a time",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of records; pass next as cursor for the following page", body = AuditPage),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+    )
+)]
 pub async fn executions(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -203,5 +346,9 @@ pub async fn executions(
     let next = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();
-    Ok(Json(serde_json::json!({"items": records, "next": next})).into_response())
+    Ok(Json(AuditPage {
+        items: records,
+        next,
+    })
+    .into_response())
 }

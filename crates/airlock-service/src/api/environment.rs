@@ -15,12 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::config::MaxLimits;
 use crate::jobs::blocking;
 use crate::service::Service;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentQuery {
     /// The environment to describe (default: "default"; "none" for the bare interpreter).
@@ -28,28 +28,28 @@ pub struct EnvironmentQuery {
 }
 
 /// A name bound in the code's globals before it runs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Prebound {
     pub name: String,
     pub module: String,
 }
 
 /// A package as code sees it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PackageVersion {
     pub name: String,
     pub version: String,
 }
 
 /// The limits a request of this caller gets when it names none, and the most it may ask.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CallerLimits {
     pub defaults: LimitValues,
     /// null: no cap beyond the sandbox's own bounds.
     pub max: MaxLimits,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LimitValues {
     pub timeout: f64,
     pub max_memory_mb: u64,
@@ -71,7 +71,7 @@ impl From<&ExecutionRequest> for LimitValues {
 }
 
 /// The answer of `GET /api/environment`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentInfo {
     pub env: String,
     pub language: String,
@@ -182,6 +182,19 @@ impl EnvironmentInfo {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/environment",
+    tag = "environments",
+    summary = "What code can use, with a prompt text for a model that writes it",
+    params(EnvironmentQuery),
+    responses(
+        (status = 200, description = "The environment as code sees it", body = EnvironmentInfo),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
+        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+    )
+)]
 pub async fn environment(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,

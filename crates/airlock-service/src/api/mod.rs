@@ -1,4 +1,8 @@
 //! The HTTP API of CONTRACT.md: the router and its handlers, one module per area.
+//!
+//! Routes are registered through utoipa-axum, so each handler's `#[utoipa::path]` is both
+//! its route and its entry in the OpenAPI document served at `/openapi.json`: the
+//! document cannot list an endpoint the router lacks, or miss one it has.
 
 pub mod body;
 pub mod code;
@@ -7,37 +11,109 @@ pub mod error;
 pub mod system;
 pub mod venv;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::Service;
 use error::{ApiError, BodyLimit};
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Airlock",
+        description = "Run untrusted Python in a kernel-enforced sandbox: static checks, \
+                       sync and async executions, environments, the audit log. Errors are \
+                       {\"error\": {\"code\", \"message\"}}.",
+    ),
+    modifiers(&ApiKeys),
+    tags(
+        (name = "code", description = "Static checks, templates and examples"),
+        (name = "executions", description = "Running code, jobs, the audit log"),
+        (name = "environments", description = "The environments code runs in"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+/// API keys, as `Authorization: Bearer KEY` or `X-API-Key: KEY`; optional when the
+/// operator configured none (a loopback-only service).
+struct ApiKeys;
+
+impl Modify for ApiKeys {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        doc.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// Every documented route.
+fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(code::validate))
+        .routes(routes!(code::analyze))
+        .routes(routes!(code::whitelist))
+        .routes(routes!(system::templates))
+        .routes(routes!(system::examples))
+        .routes(routes!(code::execute))
+        .routes(routes!(code::execute_async))
+        .routes(routes!(code::execution))
+        .routes(routes!(code::cancel))
+        .routes(routes!(code::executions))
+        .routes(routes!(environment::environment))
+        .routes(routes!(venv::list))
+        .routes(routes!(venv::create))
+        .routes(routes!(venv::get, venv::delete))
+        .routes(routes!(venv::packages))
+        .routes(routes!(venv::install))
+        .routes(routes!(system::health))
+        .routes(routes!(system::metrics))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document of the router.
+pub fn openapi() -> Document {
+    routes().split_for_parts().1
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "system",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+async fn openapi_json() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| openapi().to_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response()
+}
+
 /// Every route, with the service as state.
 pub fn router(service: Arc<Service>) -> Router {
     let limit = BodyLimit(service.config.server.max_body_bytes);
-    Router::new()
-        .route("/api/code/validate", post(code::validate))
-        .route("/api/code/analyze", post(code::analyze))
-        .route("/api/code/whitelist", get(code::whitelist))
-        .route("/api/code/templates", get(system::templates))
-        .route("/api/code/examples", get(system::examples))
-        .route("/api/code/execute", post(code::execute))
-        .route("/api/code/execute/async", post(code::execute_async))
-        .route("/api/code/execution/{id}", get(code::execution))
-        .route("/api/code/execution/{id}/cancel", post(code::cancel))
-        .route("/api/code/executions", get(code::executions))
-        .route("/api/environment", get(environment::environment))
-        .route("/api/venv/list", get(venv::list))
-        .route("/api/venv/create", post(venv::create))
-        .route("/api/venv/{id}", get(venv::get).delete(venv::delete))
-        .route("/api/venv/{id}/packages", get(venv::packages))
-        .route("/api/venv/{id}/install", post(venv::install))
-        .route("/health", get(system::health))
-        .route("/metrics", get(system::metrics))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -9,23 +9,56 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::jobs::blocking;
+use crate::pools::EnvPoolReport;
 use crate::service::Service;
+use crate::templates::Template;
 
+/// The answer of `GET /health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// "ok" whenever the service answers.
+    pub status: String,
+    pub version: String,
+    /// Async jobs waiting for a worker.
+    pub queue_depth: usize,
+    /// Executions running now.
+    pub running: usize,
+    pub pools: Vec<EnvPoolReport>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "system",
+    summary = "Liveness, the queue and the warm pools",
+    responses(
+        (status = 200, description = "The service is up", body = Health)
+    )
+)]
 pub async fn health(State(service): State<Arc<Service>>) -> Response {
     let engine = Arc::clone(&service.engine);
     let pools = blocking(move || engine.pools().report())
         .await
         .unwrap_or_default();
-    Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "queue_depth": service.jobs.queue_depth(),
-        "running": service.jobs.running(),
-        "pools": pools,
-    }))
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        queue_depth: service.jobs.queue_depth(),
+        running: service.jobs.running(),
+        pools,
+    })
     .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    summary = "Prometheus metrics: executions by status, durations, pools, queue",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")
+    )
+)]
 pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
     let engine = Arc::clone(&service.engine);
     let pools = blocking(move || engine.pools().report())
@@ -37,10 +70,28 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/code/templates",
+    tag = "code",
+    summary = "Code templates to start from (a factor, an indicator)",
+    responses(
+        (status = 200, description = "The templates", body = [Template])
+    )
+)]
 pub async fn templates() -> Response {
     Json(crate::templates::TEMPLATES).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/code/examples",
+    tag = "code",
+    summary = "Runnable examples (a chart)",
+    responses(
+        (status = 200, description = "The examples", body = [Template])
+    )
+)]
 pub async fn examples() -> Response {
     Json(crate::templates::EXAMPLES).into_response()
 }

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, ErrorBody, JsonBody};
 use crate::engine::Engine;
 use crate::jobs::blocking;
 use crate::service::Service;
 
 /// The body of `POST /api/venv/create`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub name: String,
@@ -39,7 +39,7 @@ fn yes() -> bool {
 }
 
 /// The body of `POST /api/venv/{id}/install`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallBody {
     pub packages: Vec<String>,
@@ -96,6 +96,16 @@ async fn with_engine<T: Send + 'static>(
     blocking(move || f(&engine)).await?.map_err(env_error)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/venv/list",
+    tag = "environments",
+    summary = "Every environment",
+    responses(
+        (status = 200, description = "The environments, by name", body = [airlock_runtime::env::VirtualEnvironment]),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody)
+    )
+)]
 pub async fn list(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -105,6 +115,18 @@ pub async fn list(
     Ok(Json(envs).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/venv/{id}",
+    tag = "environments",
+    summary = "One environment",
+    params(("id" = String, Path, description = "The environment's id or name")),
+    responses(
+        (status = 200, description = "The environment", body = airlock_runtime::env::VirtualEnvironment),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody)
+    )
+)]
 pub async fn get(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -115,6 +137,18 @@ pub async fn get(
     Ok(Json(env).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/venv/{id}/packages",
+    tag = "environments",
+    summary = "The packages of an environment",
+    params(("id" = String, Path, description = "The environment's id or name")),
+    responses(
+        (status = 200, description = "Its packages", body = [airlock_runtime::env::Package]),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody)
+    )
+)]
 pub async fn packages(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -136,6 +170,22 @@ impl Progress for Created {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/venv/create",
+    tag = "environments",
+    summary = "Create an environment; its packages are installed in a sandbox",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created and ready (wait true)", body = airlock_runtime::env::VirtualEnvironment),
+        (status = 202, description = "Being created (wait false); poll GET /api/venv/{id}", body = airlock_runtime::env::VirtualEnvironment),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 403, description = "This API key may not change environments", body = ErrorBody),
+        (status = 409, description = "An environment of that name exists or is being created", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or the installer failed (code install_failed)", body = ErrorBody)
+    )
+)]
 pub async fn create(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -162,6 +212,7 @@ pub async fn create(
         packages,
         wait,
     } = body;
+    let asked_python = python_version.is_some();
     let engine = Arc::clone(&service.engine);
     let (sender, created) = mpsc::sync_channel(1);
     let build = tokio::task::spawn_blocking(move || {
@@ -176,6 +227,11 @@ pub async fn create(
         }
         made
     });
+    // The interpreter asked for is one the host does not have.
+    let env_error = |e| match e {
+        EnvError::Python(e) if asked_python => ApiError::invalid("python_version", e),
+        other => env_error(other),
+    };
     if wait {
         let env = build
             .await
@@ -196,6 +252,23 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/venv/{id}/install",
+    tag = "environments",
+    summary = "Install packages into an environment, all or nothing",
+    request_body = InstallBody,
+    params(("id" = String, Path, description = "The environment's id or name")),
+    responses(
+        (status = 200, description = "Installed", body = airlock_runtime::env::VirtualEnvironment),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 403, description = "This API key may not change environments", body = ErrorBody),
+        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
+        (status = 409, description = "The environment is being changed, or is not ready", body = ErrorBody),
+        (status = 422, description = "A package is invalid, or the installer failed (code install_failed); nothing changed", body = ErrorBody)
+    )
+)]
 pub async fn install(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
@@ -215,6 +288,20 @@ pub async fn install(
     Ok(Json(env).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/venv/{id}",
+    tag = "environments",
+    summary = "Remove an environment",
+    params(("id" = String, Path, description = "The environment's id or name")),
+    responses(
+        (status = 200, description = "Removed (status deleted)", body = airlock_runtime::env::VirtualEnvironment),
+        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 403, description = "This API key may not change environments", body = ErrorBody),
+        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
+        (status = 409, description = "The environment is in use or being changed", body = ErrorBody)
+    )
+)]
 pub async fn delete(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,

@@ -25,7 +25,7 @@ pub enum StoreError {
 }
 
 /// How a job was submitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// `POST /api/code/execute`: the caller waits on the connection.
@@ -65,7 +65,7 @@ pub struct Job {
 }
 
 /// One line of the audit log, as the caller of [`Store::finish_job`] gives it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// The execution's id.
     pub id: String,
@@ -92,7 +92,7 @@ pub struct AuditEntry {
 }
 
 /// A stored audit record: the entry, its place in the chain and the chain's hashes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// 1, 2, 3 … with no gaps.
     pub seq: u64,
