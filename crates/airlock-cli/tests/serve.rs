@@ -1,6 +1,6 @@
 //! `airlock serve` through a real server on a loopback port: the endpoints, their error
 //! shape and status codes, async jobs, cancel, idempotency, keys and quotas, the audit
-//! log and its verification, and jobs surviving a kill -9.
+//! log and its verification, and jobs and their callbacks surviving a kill -9.
 
 mod common;
 
@@ -538,46 +538,12 @@ fn validate_analyze_and_whitelist() {
 )]
 fn a_callback_is_posted_once_the_job_is_final_and_retried() {
     require_root!();
-    use std::io::{Read, Write};
     // A loopback listener that refuses the first attempt (500) and takes the second.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let receiver = std::thread::spawn(move || {
-        let mut bodies = Vec::new();
-        for answer in ["500 Internal Server Error", "204 No Content"] {
-            let (mut conn, _) = listener.accept().unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 65536];
-            // Headers, then as many body bytes as Content-Length says.
-            loop {
-                let n = conn.read(&mut buf).unwrap();
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        bodies.push(text[end + 4..].to_string());
-                        break;
-                    }
-                }
-                assert!(n > 0, "the connection closed early");
-            }
-            write!(
-                conn,
-                "HTTP/1.1 {answer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            )
-            .unwrap();
-        }
-        bodies
+        ["500 Internal Server Error", "204 No Content"]
+            .map(|answer| take_callback(&listener, answer))
     });
     let server = Server::start(&config(&format!(
         "[server]\ncallback_hosts = [\"127.0.0.1:{port}\"]\n"
@@ -588,9 +554,8 @@ fn a_callback_is_posted_once_the_job_is_final_and_retried() {
         &json!({"code": "print('called')", "callback_url": url}),
     ));
     assert_eq!(status, 202, "{r}");
-    let bodies = receiver.join().unwrap();
-    assert_eq!(bodies.len(), 2, "one refused attempt, one taken");
-    for body in bodies {
+    // The refused attempt and the one taken.
+    for body in receiver.join().unwrap() {
         let result: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             (&result["id"], result["stdout"].as_str()),
@@ -598,6 +563,120 @@ fn a_callback_is_posted_once_the_job_is_final_and_retried() {
             "{result}"
         );
     }
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_callback_still_owed_at_a_kill_9_is_delivered_once_after_the_restart() {
+    require_root!();
+    // A loopback port nobody listens on until the server has been killed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start(&config(&format!(
+        "[server]\ncallback_hosts = [\"127.0.0.1:{port}\"]\n"
+    )));
+    let url = format!("http://127.0.0.1:{port}/done");
+    let (status, r) = server.call(server.post(
+        "/api/code/execute/async",
+        &json!({"code": "print('owed')", "callback_url": url}),
+    ));
+    assert_eq!(status, 202, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let fin = server.wait_final(&id, Duration::from_secs(120));
+    assert_eq!(fin["status"], "completed", "{fin}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while callbacks(&server, "retried") < 1 {
+        assert!(std::time::Instant::now() < deadline, "no attempt failed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(callbacks(&server, "delivered"), 0);
+    let data = server.data.clone();
+    let status = server.stop_with("KILL");
+    assert!(
+        !status.success(),
+        "the oracle can fire: the server was killed ({status})"
+    );
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (arrived, bodies) = std::sync::mpsc::channel();
+    std::thread::spawn(move || loop {
+        let body = take_callback(&listener, "204 No Content");
+        if arrived.send(body).is_err() {
+            return;
+        }
+    });
+    let server = Server::start_in(&data);
+    let body = bodies
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the callback owed before the kill was never delivered");
+    let result: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&result["id"], &result["status"], &result["stdout"]),
+        (&fin["id"], &fin["status"], &fin["stdout"]),
+        "{result}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while callbacks(&server, "delivered") < 1 {
+        assert!(std::time::Instant::now() < deadline, "delivery not counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the longest wait between attempts: nothing more comes.
+    let again = bodies.recv_timeout(Duration::from_secs(10));
+    assert!(again.is_err(), "delivered twice: {again:?}");
+}
+
+/// `airlock_callbacks_total{outcome}` as `/metrics` shows it now.
+fn callbacks(server: &Server, outcome: &str) -> u64 {
+    let text = server.get("/metrics").send().unwrap().text().unwrap();
+    let prefix = format!("airlock_callbacks_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix}in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Accept one callback on `listener`, answer it with `answer` (as "204 No Content") and
+/// return its body.
+fn take_callback(listener: &std::net::TcpListener, answer: &str) -> String {
+    use std::io::{Read, Write};
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 65536];
+    // Headers, then as many body bytes as Content-Length says.
+    let body = loop {
+        let n = conn.read(&mut buf).unwrap();
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break text[end + 4..].to_string();
+            }
+        }
+        assert!(n > 0, "the connection closed early");
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {answer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    body
 }
 
 #[test]

@@ -1,11 +1,9 @@
 //! `callback_url`: once an async job is final, its ExecutionResult is POSTed there,
-//! retried with backoff. Only to hosts the operator lists (`server.callback_hosts`), so a
-//! caller cannot make the service reach into its own network.
+//! retried with backoff, from a queue in the store that outlives restarts ([`delivery`]).
+//! Only to hosts the operator lists (`server.callback_hosts`), so a caller cannot make the
+//! service reach into its own network.
 
-use std::time::Duration;
-
-/// Attempts before a callback is given up (waits 1, 2, 4, 8 s between them).
-const ATTEMPTS: u32 = 5;
+pub mod delivery;
 
 /// Check that `url` is http(s) to an allowed `host` or `host:port`.
 pub fn check_url(url: &str, allowed: &[String]) -> Result<(), String> {
@@ -31,34 +29,6 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<(), String> {
             "{host_port} is not a host the operator allows callbacks to (server.callback_hosts)"
         ))
     }
-}
-
-/// POST `result` to `url` in the background until it is taken (2xx) or the attempts run
-/// out.
-pub fn deliver(url: String, result: serde_json::Value) {
-    tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => return tracing::error!("callback {url}: {e}"),
-        };
-        let mut wait = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
-            match client.post(&url).json(&result).send().await {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::warn!("callback {url}: attempt {attempt}: {}", r.status()),
-                Err(e) => tracing::warn!("callback {url}: attempt {attempt}: {e}"),
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-        tracing::error!("callback {url}: given up after {ATTEMPTS} attempts");
-    });
 }
 
 #[cfg(test)]

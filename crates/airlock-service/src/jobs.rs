@@ -426,8 +426,9 @@ impl Service {
         Ok(ran??)
     }
 
-    /// Make a job final with its result and audit record; metrics and callback follow.
-    /// None (and nothing written) when the job was final already.
+    /// Make a job final with its result and audit record (and its callback queued, if it
+    /// has one); metrics and the callback's delivery follow. None (and nothing written)
+    /// when the job was final already.
     async fn finish(
         &self,
         job: &Job,
@@ -443,14 +444,10 @@ impl Service {
         }
         self.metrics
             .record(job.kind, &result.status, result.duration);
-        self.notify(job, &value);
-        Ok(Some(value))
-    }
-
-    fn notify(&self, job: &Job, result: &serde_json::Value) {
-        if let Some(url) = &job.callback_url {
-            crate::callback::deliver(url.clone(), result.clone());
+        if job.callback_url.is_some() {
+            self.callback_queued.notify_one();
         }
+        Ok(Some(value))
     }
 
     /// One async job, taken from the queue.
@@ -497,8 +494,9 @@ impl Service {
         }
     }
 
-    /// Start the workers, after picking up what a previous run left: pending and
-    /// interrupted async jobs run again; sync ones, whose caller is gone, end failed.
+    /// Start the workers and callback delivery, after picking up what a previous run left:
+    /// pending and interrupted async jobs run again; sync ones, whose caller is gone, end
+    /// failed; callbacks still pending are delivered.
     pub async fn start_workers(self: &Arc<Self>) -> Result<usize, ApiError> {
         let store = Arc::clone(&self.store);
         let unfinished = blocking(move || store.unfinished_jobs()).await??;
@@ -527,6 +525,7 @@ impl Service {
                 service.jobs.workers.fetch_sub(1, Ordering::SeqCst);
             });
         }
+        tokio::spawn(crate::callback::delivery::run(Arc::clone(self)));
         Ok(picked)
     }
 

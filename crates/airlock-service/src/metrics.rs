@@ -1,20 +1,24 @@
 //! `/metrics` in the Prometheus text format: executions by kind and status, their
-//! durations, the queue, running executions and the pools. Counted here by hand: a few
-//! counters do not need a metrics framework.
+//! durations, callback attempts by outcome, the queue, running executions and the pools.
+//! Counted here by hand: a few counters do not need a metrics framework.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use crate::pools::EnvPoolReport;
-use crate::store::JobKind;
+use crate::store::{CallbackOutcome, JobKind};
 
 /// Upper bounds (seconds) of the duration histogram's buckets.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
+/// The outcomes of callback attempts, each listed even before it happens.
+const CALLBACK_OUTCOMES: [&str; 3] = ["delivered", "retried", "failed"];
+
 #[derive(Debug, Default)]
 struct Counts {
     executions: BTreeMap<(String, String), u64>,
+    callbacks: BTreeMap<&'static str, u64>,
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
@@ -30,6 +34,14 @@ fn kind_name(kind: JobKind) -> &'static str {
         JobKind::Sync => "sync",
         JobKind::Async => "async",
         JobKind::Session => "session",
+    }
+}
+
+fn outcome_name(outcome: &CallbackOutcome) -> &'static str {
+    match outcome {
+        CallbackOutcome::Delivered => "delivered",
+        CallbackOutcome::Retry { .. } => "retried",
+        CallbackOutcome::Failed { .. } => "failed",
     }
 }
 
@@ -49,6 +61,13 @@ impl Metrics {
         }
         c.count += 1;
         c.sum += duration;
+    }
+
+    /// One attempt at a callback ended.
+    pub fn record_callback(&self, outcome: &CallbackOutcome) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.callbacks.entry(outcome_name(outcome)).or_default() += 1;
+        }
     }
 
     /// The text of `/metrics`.
@@ -78,6 +97,11 @@ impl Metrics {
         );
         let _ = writeln!(out, "airlock_execution_duration_seconds_sum {}", c.sum);
         let _ = writeln!(out, "airlock_execution_duration_seconds_count {}", c.count);
+        out.push_str("# HELP airlock_callbacks_total Callback attempts, by outcome (retried: failed, to be tried again).\n# TYPE airlock_callbacks_total counter\n");
+        for outcome in CALLBACK_OUTCOMES {
+            let n = c.callbacks.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(out, "airlock_callbacks_total{{outcome=\"{outcome}\"}} {n}");
+        }
         for (name, help, value) in [
             ("airlock_queue_depth", "Async jobs waiting to run.", queued),
             (
@@ -114,5 +138,36 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_attempts_are_counted_by_outcome() {
+        let metrics = Metrics::default();
+        let zero = metrics.render(0, 0, &[]);
+        for outcome in CALLBACK_OUTCOMES {
+            let line = format!("airlock_callbacks_total{{outcome=\"{outcome}\"}} 0\n");
+            assert!(zero.contains(&line), "{zero}");
+        }
+        let retry = CallbackOutcome::Retry {
+            error: "refused".into(),
+            next_at: chrono::Utc::now(),
+        };
+        let failed = CallbackOutcome::Failed {
+            error: "refused".into(),
+        };
+        for outcome in [&retry, &retry, &CallbackOutcome::Delivered, &retry, &failed] {
+            metrics.record_callback(outcome);
+        }
+        let text = metrics.render(0, 0, &[]);
+        for (outcome, n) in [("delivered", 1), ("retried", 3), ("failed", 1)] {
+            let line = format!("airlock_callbacks_total{{outcome=\"{outcome}\"}} {n}\n");
+            assert!(text.contains(&line), "{text}");
+        }
+        assert!(text.contains("# TYPE airlock_callbacks_total counter\n"));
     }
 }

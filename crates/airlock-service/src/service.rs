@@ -1,6 +1,9 @@
-//! The running service's shared state: configuration, engine, store, jobs, metrics, auth.
+//! The running service's shared state: configuration, engine, store, jobs, metrics, auth,
+//! and the signal that wakes callback delivery.
 
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::auth::Auth;
 use crate::engine::Engine;
@@ -17,6 +20,9 @@ pub struct Service {
     pub jobs: Jobs,
     pub metrics: Metrics,
     pub auth: Auth,
+    /// Signalled when a job is made final with a callback queued, to wake the delivery
+    /// loop ([`crate::callback::delivery`]).
+    pub callback_queued: Notify,
 }
 
 impl Service {
@@ -29,6 +35,7 @@ impl Service {
             jobs,
             metrics: Metrics::default(),
             auth,
+            callback_queued: Notify::new(),
             config,
         })
     }

@@ -1,5 +1,6 @@
 //! Where the service keeps what must outlive it: execution jobs (so an accepted async job
-//! survives a restart) and the audit log (append-only, hash-chained).
+//! survives a restart), the callbacks still owed for final jobs (so a restart delivers
+//! them), and the audit log (append-only, hash-chained).
 //!
 //! Behind the [`Store`] trait so another database can follow; [`sqlite::SqliteStore`] is
 //! the default, one file in the data dir, with versioned migrations.
@@ -62,6 +63,55 @@ pub struct Job {
     pub callback_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A callback still to be delivered: the job's final result, to POST to `url`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Callback {
+    pub job_id: String,
+    pub url: String,
+    /// Attempts made so far (0 before the first).
+    pub attempts: u32,
+    /// The job's ExecutionResult (JSON).
+    pub result: serde_json::Value,
+}
+
+/// Where a callback is. Delivered and failed never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The receiver took it (2xx).
+    Delivered,
+    /// Given up after the last attempt.
+    Failed,
+}
+
+/// How an attempt at a callback went, as [`Store::record_callback`] keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Delivered,
+    /// Refused or unreachable; try again at `next_at`.
+    Retry {
+        error: String,
+        next_at: DateTime<Utc>,
+    },
+    /// Refused or unreachable, and that was the last attempt.
+    Failed {
+        error: String,
+    },
+}
+
+impl CallbackOutcome {
+    /// The state the callback is in after this outcome.
+    pub fn state(&self) -> CallbackState {
+        match self {
+            CallbackOutcome::Delivered => CallbackState::Delivered,
+            CallbackOutcome::Retry { .. } => CallbackState::Pending,
+            CallbackOutcome::Failed { .. } => CallbackState::Failed,
+        }
+    }
 }
 
 /// One line of the audit log, as the caller of [`Store::finish_job`] gives it.
@@ -137,8 +187,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn start_job(&self, id: &str) -> Result<bool, StoreError>;
     /// Running -> pending (a job interrupted by a shutdown or crash, to run again).
     fn requeue_job(&self, id: &str) -> Result<(), StoreError>;
-    /// Make the job final with `result` and append `audit` to the log, atomically. False
-    /// (and nothing written) when the job was final already.
+    /// Make the job final with `result`, append `audit` to the log and, when the job has a
+    /// `callback_url`, queue its callback (pending, due now), atomically: a final job is
+    /// never without its callback. False (and nothing written) when the job was final
+    /// already.
     fn finish_job(
         &self,
         id: &str,
@@ -153,4 +205,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn verify_audit(&self) -> Result<ChainReport, StoreError>;
     /// Drop the code text of records completed before `before` (the hash stays).
     fn purge_code(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Pending callbacks due by `now`, earliest first, at most `limit`, each with its
+    /// job's result.
+    fn due_callbacks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Callback>, StoreError>;
+    /// When the earliest pending callback not yet due at `now` is due; none when no other
+    /// callback is waiting.
+    fn next_callback_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Count an attempt at job `job_id`'s callback and keep how it went. Only a pending
+    /// callback changes: a delivered or failed one stays as it ended.
+    fn record_callback(&self, job_id: &str, outcome: &CallbackOutcome) -> Result<(), StoreError>;
 }

@@ -16,12 +16,14 @@ use rusqlite::{
 
 use super::chain::{self, timestamp};
 use super::{
-    AuditEntry, AuditFilter, AuditRecord, ChainReport, Job, JobKind, JobState, Store, StoreError,
+    AuditEntry, AuditFilter, AuditRecord, Callback, CallbackOutcome, CallbackState, ChainReport,
+    Job, JobKind, JobState, Store, StoreError,
 };
 
 /// The schema, one script per version; `PRAGMA user_version` says how many are applied.
 /// Only ever append: a database that applied a script must never see it change.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL,
@@ -71,7 +73,25 @@ CREATE TABLE audit_head (
     seq INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
-"];
+",
+    r"
+-- The callback owed for a final job with a callback_url, queued in the transaction that
+-- makes the job final, so that a restart delivers what a stop or crash interrupted.
+CREATE TABLE callbacks (
+    job_id TEXT PRIMARY KEY NOT NULL REFERENCES jobs (id),
+    url TEXT NOT NULL,
+    -- Attempts made so far.
+    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+    -- When the next attempt is due (while pending).
+    next_at TEXT NOT NULL,
+    -- Why the latest failed attempt failed (kept once delivered).
+    last_error TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks (next_at) WHERE state = 'pending';
+",
+];
 
 const JOB_COLUMNS: &str = "id, kind, caller, state, request, result, idempotency_key, \
                            callback_url, created_at, updated_at";
@@ -232,12 +252,16 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE jobs SET state = ?2, result = ?3, updated_at = ?4 \
                    WHERE id = ?1 AND state <> ?2";
+        let queue = "INSERT INTO callbacks (job_id, url, attempts, next_at, state, updated_at) \
+                     SELECT id, callback_url, 0, ?2, ?3, ?2 FROM jobs \
+                     WHERE id = ?1 AND callback_url IS NOT NULL";
         let now = timestamp(&Utc::now());
         self.write(|tx| {
             if tx.execute(sql, params![id, JobState::Final, result.to_string(), now])? == 0 {
                 return Ok(false);
             }
             append_audit(tx, audit)?;
+            tx.execute(queue, params![id, now, CallbackState::Pending])?;
             Ok(true)
         })
     }
@@ -273,6 +297,44 @@ impl Store for SqliteStore {
                    WHERE code IS NOT NULL AND COALESCE(completed_at, created_at) < ?1";
         self.write(|tx| tx.execute(sql, [timestamp(&before)]))
             .map(|purged| purged as u64)
+    }
+
+    fn due_callbacks(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Callback>, StoreError> {
+        let sql = "SELECT c.job_id, c.url, c.attempts, j.result \
+                   FROM callbacks c JOIN jobs j ON j.id = c.job_id \
+                   WHERE c.state = ?1 AND c.next_at <= ?2 \
+                   ORDER BY c.next_at, c.job_id LIMIT ?3";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let args = params![CallbackState::Pending, timestamp(&now), limit];
+        self.read(|tx| all(tx, sql, args, callback_from_row))
+    }
+
+    fn next_callback_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let sql = "SELECT min(next_at) FROM callbacks WHERE state = ?1 AND next_at > ?2";
+        let args = params![CallbackState::Pending, timestamp(&now)];
+        self.read(|tx| tx.query_row(sql, args, |row| row.get::<_, Option<Time>>(0)))
+            .map(|next| next.map(|time| time.0))
+    }
+
+    fn record_callback(&self, job_id: &str, outcome: &CallbackOutcome) -> Result<(), StoreError> {
+        let (error, next_at) = match outcome {
+            CallbackOutcome::Delivered => (None, None),
+            CallbackOutcome::Retry { error, next_at } => (Some(error), Some(timestamp(next_at))),
+            CallbackOutcome::Failed { error } => (Some(error), None),
+        };
+        let sql = "UPDATE callbacks SET attempts = attempts + 1, state = ?3, \
+                   next_at = COALESCE(?4, next_at), last_error = COALESCE(?5, last_error), \
+                   updated_at = ?6 WHERE job_id = ?1 AND state = ?2";
+        let now = timestamp(&Utc::now());
+        let args = params![
+            job_id,
+            CallbackState::Pending,
+            outcome.state(),
+            next_at,
+            error,
+            now
+        ];
+        self.write(|tx| tx.execute(sql, args)).map(drop)
     }
 }
 
@@ -421,6 +483,15 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
+fn callback_from_row(row: &Row<'_>) -> rusqlite::Result<Callback> {
+    Ok(Callback {
+        job_id: row.get("job_id")?,
+        url: row.get("url")?,
+        attempts: row.get("attempts")?,
+        result: row.get::<_, Json>("result")?.0,
+    })
+}
+
 fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     let entry = AuditEntry {
         id: row.get("id")?,
@@ -499,6 +570,7 @@ macro_rules! text_enum {
 
 text_enum!(JobKind { Sync => "sync", Async => "async", Session => "session" });
 text_enum!(JobState { Pending => "pending", Running => "running", Final => "final" });
+text_enum!(CallbackState { Pending => "pending", Delivered => "delivered", Failed => "failed" });
 
 #[cfg(test)]
 mod tests {
@@ -842,6 +914,231 @@ mod tests {
         assert_eq!(list(&store, AuditFilter::default()), [1]);
     }
 
+    /// Job `id`'s callback row: (attempts, state, last_error, next_at); none if not queued.
+    fn callback_row(
+        store: &SqliteStore,
+        id: &str,
+    ) -> Option<(u32, CallbackState, Option<String>, DateTime<Utc>)> {
+        let sql = "SELECT attempts, state, last_error, next_at FROM callbacks WHERE job_id = ?1";
+        let conn = store.conn.lock().unwrap();
+        conn.query_row(sql, [id], |row| {
+            let next_at = row.get::<_, Time>(3)?.0;
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, next_at))
+        })
+        .optional()
+        .unwrap()
+    }
+
+    fn due_ids(store: &SqliteStore, now: DateTime<Utc>) -> Vec<String> {
+        let due = store.due_callbacks(now, 100).unwrap();
+        due.into_iter().map(|c| c.job_id).collect()
+    }
+
+    #[test]
+    fn finishing_a_job_with_a_callback_url_queues_its_callback() {
+        let store = mem();
+        store.insert_job(&job("hooked", None)).unwrap();
+        let silent = Job {
+            callback_url: None,
+            ..job("silent", None)
+        };
+        store.insert_job(&silent).unwrap();
+        let before = Utc::now();
+        for id in ["hooked", "silent"] {
+            let result = json!({ "id": id, "status": "completed" });
+            assert!(store
+                .finish_job(id, &result, &entry(id, "completed", 0))
+                .unwrap());
+        }
+        assert!(!store
+            .finish_job("hooked", &json!({}), &entry("hooked", "failed", 1))
+            .unwrap());
+
+        let (attempts, state, last_error, next_at) = callback_row(&store, "hooked").unwrap();
+        assert_eq!(
+            (attempts, state, last_error),
+            (0, CallbackState::Pending, None)
+        );
+        assert!(
+            next_at >= before && next_at <= Utc::now(),
+            "due at once: {next_at}"
+        );
+        assert_eq!(
+            callback_row(&store, "silent"),
+            None,
+            "no callback_url, no callback"
+        );
+        let due = store.due_callbacks(Utc::now(), 100).unwrap();
+        let expected = Callback {
+            job_id: "hooked".to_owned(),
+            url: "https://example.com/hook".to_owned(),
+            attempts: 0,
+            result: json!({ "id": "hooked", "status": "completed" }),
+        };
+        assert_eq!(due, [expected]);
+    }
+
+    #[test]
+    fn a_refused_callback_leaves_the_job_unfinished() {
+        let store = mem();
+        store.insert_job(&job("j", None)).unwrap();
+        raw(
+            &store,
+            "CREATE TRIGGER refuse BEFORE INSERT ON callbacks \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        );
+        let err = store
+            .finish_job("j", &json!({}), &entry("j", "completed", 0))
+            .unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+        assert_eq!(store.get_job("j").unwrap().unwrap(), job("j", None));
+        assert_eq!(store.verify_audit().unwrap(), intact(0));
+
+        raw(&store, "DROP TRIGGER refuse");
+        assert!(store
+            .finish_job("j", &json!({}), &entry("j", "completed", 0))
+            .unwrap());
+        assert_eq!(due_ids(&store, Utc::now()), ["j"]);
+    }
+
+    #[test]
+    fn attempts_are_counted_until_delivered_or_given_up() {
+        let store = mem();
+        for id in ["delivered", "failed", "waiting"] {
+            finish(&store, &entry(id, "completed", 0));
+        }
+        let now = Utc::now();
+        assert_eq!(due_ids(&store, now), ["delivered", "failed", "waiting"]);
+        assert_eq!(store.next_callback_at(now).unwrap(), None, "all are due");
+
+        let later = now + chrono::Duration::seconds(2);
+        let retry = |error: &str, next_at| CallbackOutcome::Retry {
+            error: error.to_owned(),
+            next_at,
+        };
+        store
+            .record_callback("delivered", &retry("refused", later))
+            .unwrap();
+        store
+            .record_callback("failed", &retry("500", later))
+            .unwrap();
+        assert_eq!(due_ids(&store, now), ["waiting"]);
+        assert_eq!(store.next_callback_at(now).unwrap(), Some(later));
+        assert_eq!(due_ids(&store, later), ["waiting", "delivered", "failed"]);
+        assert_eq!(
+            callback_row(&store, "failed").unwrap(),
+            (1, CallbackState::Pending, Some("500".to_owned()), later)
+        );
+
+        store
+            .record_callback("delivered", &CallbackOutcome::Delivered)
+            .unwrap();
+        let gave_up = CallbackOutcome::Failed {
+            error: "timed out".to_owned(),
+        };
+        store.record_callback("failed", &gave_up).unwrap();
+        assert_eq!(due_ids(&store, later), ["waiting"]);
+        assert_eq!(store.next_callback_at(now).unwrap(), None);
+        let delivered = (
+            2,
+            CallbackState::Delivered,
+            Some("refused".to_owned()),
+            later,
+        );
+        let failed = (
+            2,
+            CallbackState::Failed,
+            Some("timed out".to_owned()),
+            later,
+        );
+        assert_eq!(callback_row(&store, "delivered").unwrap(), delivered);
+        assert_eq!(callback_row(&store, "failed").unwrap(), failed);
+
+        // An ended callback stays as it ended; an unknown one is nothing to record.
+        store
+            .record_callback("delivered", &retry("late", later))
+            .unwrap();
+        store
+            .record_callback("failed", &CallbackOutcome::Delivered)
+            .unwrap();
+        store
+            .record_callback("missing", &CallbackOutcome::Delivered)
+            .unwrap();
+        assert_eq!(callback_row(&store, "delivered").unwrap(), delivered);
+        assert_eq!(callback_row(&store, "failed").unwrap(), failed);
+    }
+
+    #[test]
+    fn due_callbacks_come_earliest_first_up_to_the_limit() {
+        let store = mem();
+        for id in ["c", "a", "b"] {
+            finish(&store, &entry(id, "completed", 0));
+        }
+        // "c" was queued first; "a" and "b" are pushed back, "a" furthest.
+        let now = Utc::now();
+        for (id, secs) in [("a", 2), ("b", 1)] {
+            let next_at = now + chrono::Duration::seconds(secs);
+            let outcome = CallbackOutcome::Retry {
+                error: "refused".to_owned(),
+                next_at,
+            };
+            store.record_callback(id, &outcome).unwrap();
+        }
+        let then = now + chrono::Duration::seconds(2);
+        assert_eq!(due_ids(&store, then), ["c", "b", "a"]);
+        let first_two = store.due_callbacks(then, 2).unwrap();
+        let first_two: Vec<_> = first_two.iter().map(|c| c.job_id.as_str()).collect();
+        assert_eq!(first_two, ["c", "b"]);
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_and_keeps_its_jobs() {
+        let dir = TempDir::new();
+        std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();
+        let mut conn = Connection::open(dir.db()).unwrap();
+        migrate(&mut conn, &MIGRATIONS[..1]).unwrap();
+        let insert = "INSERT INTO jobs (id, kind, caller, state, request, result, \
+                      idempotency_key, callback_url, created_at, updated_at) \
+                      VALUES (?1, 'async', 'alice', ?2, '{}', ?3, NULL, ?4, ?5, ?5)";
+        let created = timestamp(&at(0));
+        let rows = [
+            ("waiting", "pending", None, Some("https://example.com/hook")),
+            (
+                "done",
+                "final",
+                Some("{\"n\":1}"),
+                Some("https://example.com/hook"),
+            ),
+        ];
+        for (id, state, result, url) in rows {
+            conn.execute(insert, params![id, state, result, url, created])
+                .unwrap();
+        }
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.db()).unwrap();
+        assert_eq!(pragma(&store, "user_version"), Value::Integer(2));
+        let waiting = store.get_job("waiting").unwrap().unwrap();
+        assert_eq!(
+            (waiting.state, waiting.callback_url.as_deref()),
+            (JobState::Pending, Some("https://example.com/hook"))
+        );
+        let done = store.get_job("done").unwrap().unwrap();
+        assert_eq!(
+            (done.state, done.result),
+            (JobState::Final, Some(json!({ "n": 1 })))
+        );
+        assert_eq!(
+            callback_row(&store, "done"),
+            None,
+            "a job final before the upgrade had its callback from the process that ended it"
+        );
+        assert!(store
+            .finish_job("waiting", &json!({}), &entry("waiting", "completed", 0))
+            .unwrap());
+        assert_eq!(due_ids(&store, Utc::now()), ["waiting"]);
+    }
+
     #[test]
     fn unfinished_jobs_are_oldest_first() {
         let store = mem();
@@ -1080,6 +1377,13 @@ mod tests {
         [JobState::Pending, JobState::Running, JobState::Final]
             .into_iter()
             .for_each(check);
+        [
+            CallbackState::Pending,
+            CallbackState::Delivered,
+            CallbackState::Failed,
+        ]
+        .into_iter()
+        .for_each(check);
         assert!(JobState::column_result(ValueRef::Text(b"done")).is_err());
     }
 }
