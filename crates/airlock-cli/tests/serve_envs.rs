@@ -52,7 +52,7 @@ fn environments_are_created_changed_and_removed_over_http() {
         airlock_service::auth::key_hash("ops-key"),
         airlock_service::auth::key_hash("user-key"),
     );
-    let server = Server::start_with_home(&config, &home);
+    let server = Server::start_with_env(&config, &[("AIRLOCK_HOME", home.to_str().unwrap())]);
     let ops = |r: reqwest::blocking::RequestBuilder| server.call(r.bearer_auth("ops-key"));
     let user = |r: reqwest::blocking::RequestBuilder| server.call(r.bearer_auth("user-key"));
 
@@ -196,5 +196,50 @@ fn environments_are_created_changed_and_removed_over_http() {
     let (status, e) = user(server.post("/api/code/execute", &json!({"code": "1", "env": "small"})));
     assert_eq!(status, 422, "{e}");
     drop(server);
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_default_environment_that_cannot_be_built_is_503_and_is_retried() {
+    require_root!();
+    let home = common::temp_dir("serve-envs-unbuilt");
+    // A package index on a loopback port where nothing listens.
+    let dead_index = "http://127.0.0.1:9/simple";
+    let server = Server::start_with_env(
+        "[pool]\nsize = 0\n",
+        &[
+            ("AIRLOCK_HOME", home.to_str().unwrap()),
+            ("UV_DEFAULT_INDEX", dead_index),
+            ("PIP_INDEX_URL", dead_index),
+        ],
+    );
+    for attempt in 0..2 {
+        let (status, e) = server.call(server.post("/api/code/execute", &json!({"code": "1"})));
+        assert_eq!(
+            (status, code(&e)),
+            (503, "env_unavailable"),
+            "attempt {attempt}: {e}"
+        );
+        assert!(message(&e).starts_with("env:"), "{e}");
+    }
+    let (_, list) = server.call(server.get("/api/venv/list"));
+    assert_eq!(list[0]["status"], "failed", "{list}");
+    drop(server);
+    // With the index back, the next run builds it again instead of refusing.
+    let out = common::airlock()
+        .env("AIRLOCK_HOME", &home)
+        .args(["run", "--quiet", "-c", "print('built')"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "built\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&home);
 }

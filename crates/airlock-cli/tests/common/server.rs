@@ -26,22 +26,20 @@ impl Server {
 
     /// Start (or restart) a server on the data dir and configuration of `data`.
     pub fn start_in(data: &Path) -> Server {
-        Server::launch(data, None)
+        Server::launch(data, &[])
     }
 
-    /// Start a server whose environments live in `home` (`AIRLOCK_HOME`) rather than in
-    /// the shared one.
-    pub fn start_with_home(config: &str, home: &Path) -> Server {
+    /// Start a server with these environment variables set (an `AIRLOCK_HOME` of its own
+    /// for its environments, a package index …).
+    pub fn start_with_env(config: &str, vars: &[(&str, &str)]) -> Server {
         let data = super::temp_dir("serve");
         std::fs::write(data.join("airlock.toml"), config).unwrap();
-        Server::launch(&data, Some(home))
+        Server::launch(&data, vars)
     }
 
-    fn launch(data: &Path, home: Option<&Path>) -> Server {
+    fn launch(data: &Path, vars: &[(&str, &str)]) -> Server {
         let mut command = super::airlock();
-        if let Some(home) = home {
-            command.env("AIRLOCK_HOME", home);
-        }
+        command.envs(vars.iter().copied());
         let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)

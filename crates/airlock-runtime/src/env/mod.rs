@@ -734,11 +734,16 @@ impl Environments {
     }
 
     /// Everything a run needs to use `name`, with its use recorded. The default
-    /// environment is created first if it does not exist yet.
+    /// environment is created first if it does not exist yet (or its creation failed).
     pub fn runtime(&self, name: &str, progress: &dyn Progress) -> Result<EnvRuntime, EnvError> {
         check_env_name(name)?;
         let env = match self.get(name) {
+            // The default environment is made on first use, and made again after a
+            // build that failed (an index that was unreachable for a while).
             Err(EnvError::NotFound(_)) if name == DEFAULT_ENV => self.ensure_default(progress)?,
+            Ok(env) if name == DEFAULT_ENV && env.status == Status::Failed => {
+                self.ensure_default(progress)?
+            }
             other => other?,
         };
         match env.status {

@@ -152,7 +152,7 @@ pub async fn whitelist(
         (status = 409, description = "The environment is being changed", body = ErrorBody),
         (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
         (status = 429, description = "Over the key's quota", body = ErrorBody),
-        (status = 503, description = "The queue is full", body = ErrorBody)
+        (status = 503, description = "Overloaded (code overloaded), or the environment could not be built now (code env_unavailable)", body = ErrorBody)
     )
 )]
 pub async fn execute(
@@ -206,7 +206,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 409, description = "The environment is being changed", body = ErrorBody),
         (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
         (status = 429, description = "Over the key's quota", body = ErrorBody),
-        (status = 503, description = "The queue is full", body = ErrorBody)
+        (status = 503, description = "Overloaded (code overloaded), or the environment could not be built now (code env_unavailable)", body = ErrorBody)
     )
 )]
 pub async fn execute_async(

@@ -128,6 +128,13 @@ impl From<EngineError> for ApiError {
             EngineError::Env(e @ EnvError::Conflict { .. }) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            // The environment had to be built for this request and could not be (the
+            // package index unreachable, say): the request may succeed later.
+            EngineError::Env(e @ EnvError::Installer { .. }) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "env_unavailable",
+                format!("env: the environment could not be built: {e}"),
+            ),
             other => ApiError::internal(other),
         }
     }
