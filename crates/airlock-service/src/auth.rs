@@ -61,6 +61,38 @@ pub fn key_hash(key: &str) -> String {
         .collect()
 }
 
+fn over_quota(message: String) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "over_quota", message)
+}
+
+impl Quota {
+    /// Record an execution started now, unless the key started its most this minute.
+    fn start(&self) -> Result<(), ApiError> {
+        if self.key.per_minute == 0 {
+            return Ok(());
+        }
+        let mut started = self
+            .started
+            .lock()
+            .map_err(|_| ApiError::internal("quota lock"))?;
+        let now = Instant::now();
+        while started
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            started.pop_front();
+        }
+        if started.len() >= self.key.per_minute as usize {
+            return Err(over_quota(format!(
+                "this key may start {} executions a minute",
+                self.key.per_minute
+            )));
+        }
+        started.push_back(now);
+        Ok(())
+    }
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
@@ -124,42 +156,28 @@ impl Auth {
 }
 
 impl Caller {
-    /// Take one execution of this caller's quotas: 429 when it runs its most at once or
-    /// has started its most this minute.
+    /// Take one sync execution of this caller's quotas: 429 when it runs its most at
+    /// once or has started its most this minute. A refused request uses up nothing.
     pub fn admit(&self) -> Result<Admission, ApiError> {
         let Some(q) = &self.quota else {
             return Ok(Admission(None));
         };
-        let over = |what: String| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "over_quota", what);
-        if q.key.per_minute > 0 {
-            let mut started = q
-                .started
-                .lock()
-                .map_err(|_| ApiError::internal("quota lock"))?;
-            let now = Instant::now();
-            while started
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-            {
-                started.pop_front();
-            }
-            if started.len() >= q.key.per_minute as usize {
-                return Err(over(format!(
-                    "this key may start {} executions a minute",
-                    q.key.per_minute
-                )));
-            }
-            started.push_back(now);
-        }
         let running = q.running.fetch_add(1, Ordering::SeqCst);
         let admission = Admission(Some(Arc::clone(q)));
         if q.key.max_concurrent > 0 && running >= q.key.max_concurrent {
-            return Err(over(format!(
+            return Err(over_quota(format!(
                 "this key may run {} executions at once",
                 q.key.max_concurrent
             )));
         }
+        q.start()?;
         Ok(admission)
+    }
+
+    /// Count an async submit against the per-minute quota (the workers bound how many
+    /// async jobs run at once, so the concurrency quota of sync runs does not apply).
+    pub fn admit_async(&self) -> Result<(), ApiError> {
+        self.quota.as_ref().map_or(Ok(()), |q| q.start())
     }
 
     /// Whether this caller sees every tenant's records (only without keys: the local,
@@ -171,5 +189,51 @@ impl Caller {
     /// Whether this caller may see records of `tenant`.
     pub fn sees(&self, tenant: &str) -> bool {
         self.sees_all() || self.tenant == tenant
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(max_concurrent: u32, per_minute: u32) -> Caller {
+        let config = Config {
+            keys: vec![KeyConfig {
+                tenant: "t".into(),
+                key_sha256: key_hash("k"),
+                max_concurrent,
+                per_minute,
+                limits: MaxLimits::default(),
+                manage_envs: false,
+            }],
+            ..Config::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", "k".parse().unwrap());
+        Auth::new(&config).caller(&headers).unwrap()
+    }
+
+    #[test]
+    fn a_request_refused_for_concurrency_uses_no_minute_slot() {
+        let c = caller(1, 2);
+        let running = c.admit().unwrap();
+        for _ in 0..5 {
+            assert_eq!(c.admit().unwrap_err().status, StatusCode::TOO_MANY_REQUESTS);
+        }
+        drop(running);
+        // One slot of the two was used; the five refusals used none.
+        let second = c.admit().unwrap();
+        drop(second);
+        let third = c.admit().unwrap_err();
+        assert!(third.message.contains("a minute"), "{}", third.message);
+    }
+
+    #[test]
+    fn async_submits_count_per_minute_but_not_against_sync_concurrency() {
+        let c = caller(1, 3);
+        let _running = c.admit().unwrap();
+        c.admit_async().unwrap();
+        c.admit_async().unwrap();
+        assert!(c.admit_async().unwrap_err().message.contains("a minute"));
     }
 }

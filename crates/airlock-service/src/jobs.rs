@@ -322,7 +322,7 @@ impl Service {
                 return Ok((first, false));
             }
         }
-        drop(caller.admit()?);
+        caller.admit_async()?;
         let job = self.new_job(JobKind::Async, &caller.tenant, &body, idempotency_key);
         let store = Arc::clone(&self.store);
         let (job, created) = blocking(move || store.insert_job(&job)).await??;
