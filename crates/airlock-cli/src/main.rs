@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod doctor;
 mod env;
+mod repl;
 mod run;
 mod serve;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run code in a fresh sandbox (FILE, '-' for stdin, or -c CODE).
     Run(Box<run::RunArgs>),
+    /// An interactive session: state kept from one input to the next, in one sandbox.
+    Repl(repl::ReplArgs),
     /// Manage the Python environments code runs in.
     Env(env::EnvArgs),
     /// Static analysis: risky code and complexity, per file, with what to do instead.
@@ -48,6 +51,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Repl(args) => repl::main(args),
         Command::Check(args) => check::main(args),
         Command::Doctor(args) => doctor::main(args),
         Command::Env(args) => env::main(args),

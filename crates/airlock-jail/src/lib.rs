@@ -16,6 +16,7 @@ mod child;
 pub mod doctor;
 mod error;
 mod landlock;
+mod live;
 mod plan;
 mod seccomp;
 mod spec;
@@ -27,6 +28,7 @@ mod zygote;
 pub use boxid::INSTALLER_UID;
 pub use error::{JailError, Layer};
 pub use landlock::Enforcement;
+pub use live::{CallLimits, Live};
 pub use spec::{
     bounds, Bind, Channel, Identity, JailSpec, Limits, Network, Optional, SandboxFile, HOSTNAME,
     SANDBOX_UID, WORKDIR,

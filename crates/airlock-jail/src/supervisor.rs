@@ -96,7 +96,7 @@ pub type Observer<'a> = &'a mut dyn FnMut(Stream, &[u8]);
 pub(crate) struct Capture {
     pub(crate) fd: Option<OwnedFd>,
     pub(crate) kept: Vec<u8>,
-    truncated: bool,
+    pub(crate) truncated: bool,
     pub(crate) limit: usize,
     stream: Stream,
 }
@@ -144,7 +144,7 @@ impl Capture {
     }
 
     /// Read everything the pipe holds now (without waiting for more).
-    fn drain(&mut self, observer: &mut Option<Observer>) {
+    pub(crate) fn drain(&mut self, observer: &mut Option<Observer>) {
         while let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) {
             if !sys::poll_readable(&[fd], 0).is_ok_and(|r| r[0]) || !self.pump(observer) {
                 break;
@@ -157,6 +157,16 @@ impl Capture {
 /// run and with which exit code (a runner's last frame). The run then ends at once: the
 /// result goes back to the caller and the sandbox is torn down in the background.
 pub type EndOfRun = fn(&[u8]) -> Option<i32>;
+
+/// What the supervisor does when the time of a run (or a live sandbox's call) is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnDeadline {
+    /// Kill every process of the sandbox.
+    Kill,
+    /// Interrupt the program (SIGINT), and kill every process only if it has not
+    /// announced its end this much later.
+    Interrupt(Duration),
+}
 
 /// Background teardowns still running (see [`settle`]).
 static TEARDOWNS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
@@ -192,13 +202,13 @@ pub fn settle() {
 }
 
 /// Bytes still to write into one of the program's input pipes.
-struct Feeder<'a> {
+pub(crate) struct Feeder<'a> {
     fd: Option<OwnedFd>,
     rest: &'a [u8],
 }
 
 impl<'a> Feeder<'a> {
-    fn new(fd: OwnedFd, bytes: &'a [u8]) -> Feeder<'a> {
+    pub(crate) fn new(fd: OwnedFd, bytes: &'a [u8]) -> Feeder<'a> {
         let _ = sys::set_nonblocking(fd.as_raw_fd());
         Feeder {
             fd: Some(fd),
@@ -237,7 +247,7 @@ pub(crate) struct Reports {
     buf: Vec<u8>,
     pub(crate) eof: bool,
     unshared: bool,
-    init_pid: Option<i32>,
+    pub(crate) init_pid: Option<i32>,
     pub(crate) landlock: Option<Enforcement>,
     pub(crate) error: Option<(String, String)>,
     pub(crate) exited: Option<i32>,
@@ -595,6 +605,7 @@ impl Pending {
             &mut self.captures,
             &mut feeders,
             deadline,
+            OnDeadline::Kill,
             &mut observer,
             cancel,
             self.end_of_run,
@@ -615,16 +626,7 @@ impl Pending {
                 message,
             });
         }
-        let exit = match ended {
-            Some(killed) => killed,
-            None => match status {
-                Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
-                Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
-                _ if self.run.stage_pid.is_none() => Exit::Unreported,
-                // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
-                _ => Exit::Signal(libc::SIGKILL),
-            },
-        };
+        let exit = ended.unwrap_or_else(|| self.run.exit_status(status));
         let mut captures = std::mem::take(&mut self.captures).into_iter();
         let (out, err) = (
             captures.next().expect("stdout"),
@@ -769,15 +771,20 @@ impl Running {
     /// Pump output and reports until the program's end, its announced end or the
     /// deadline. Some(Exit::Code) when it announced its end, Some(Timeout or Cancelled)
     /// when it was killed, None when it ended by itself.
-    fn supervise(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn supervise(
         &mut self,
         captures: &mut [Capture],
         feeders: &mut [Feeder],
         deadline: Instant,
+        on_deadline: OnDeadline,
         observer: &mut Option<Observer>,
         cancel: Option<&AtomicBool>,
         end_of_run: Option<EndOfRun>,
     ) -> Option<Exit> {
+        let mut deadline = deadline;
+        // Why the program was interrupted, once it has been.
+        let mut interrupted: Option<Exit> = None;
         let mut killed = None;
         let mut drain_deadline: Option<Instant> = None;
         loop {
@@ -815,7 +822,9 @@ impl Running {
                     for c in captures.iter_mut() {
                         c.drain(observer);
                     }
-                    return Some(Exit::Code(code));
+                    // An interrupted call that still ended is a timeout (or a cancel)
+                    // all the same.
+                    return Some(interrupted.unwrap_or(Exit::Code(code)));
                 }
             }
             if ready[captures.len()] {
@@ -827,10 +836,26 @@ impl Running {
                 drain_deadline = Some(now + Duration::from_millis(500));
             }
             if drain_deadline.is_none() {
-                if now >= deadline {
-                    killed = Some(Exit::Timeout);
-                } else if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                    killed = Some(Exit::Cancelled);
+                let cancelled = cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+                let why = if now >= deadline {
+                    Some(interrupted.unwrap_or(Exit::Timeout))
+                } else if cancelled {
+                    Some(Exit::Cancelled)
+                } else {
+                    None
+                };
+                match (why, on_deadline) {
+                    // The first time (time up, or a cancel) interrupts; the second kills.
+                    (Some(why), OnDeadline::Interrupt(grace)) if interrupted.is_none() => {
+                        if let (Exit::Cancelled, Some(flag)) = (why, cancel) {
+                            flag.store(false, Ordering::Relaxed); // set again to kill
+                        }
+                        self.interrupt();
+                        interrupted = Some(why);
+                        deadline = now + grace;
+                    }
+                    (Some(why), _) => killed = Some(why),
+                    (None, _) => {}
                 }
                 if killed.is_some() {
                     self.cgroup.kill_all();
@@ -845,8 +870,30 @@ impl Running {
         killed
     }
 
+    /// How the program ended, from its status as the stage reported it.
+    pub(crate) fn exit_status(&self, status: Option<i32>) -> Exit {
+        match status {
+            Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
+            Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
+            _ if self.stage_pid.is_none() => Exit::Unreported,
+            // pid 1 itself was killed (the OOM killer may pick it): report it as SIGKILL.
+            _ => Exit::Signal(libc::SIGKILL),
+        }
+    }
+
+    /// SIGINT to the program and whatever it started (not to the jail's own stage and
+    /// pid 1): Python raises KeyboardInterrupt in the code that is running.
+    fn interrupt(&mut self) {
+        let jail = [self.stage_pid, self.reports.init_pid];
+        for pid in self.cgroup.pids() {
+            if !jail.contains(&Some(pid)) {
+                let _ = sys::kill(pid, libc::SIGINT);
+            }
+        }
+    }
+
     /// Kill whatever is left and reap the stage.
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.cgroup.kill_all();
         if let Some(stage) = self.stage_pid {
             let _ = sys::waitpid(stage, false);

@@ -44,6 +44,27 @@ def read_request():
     return json.loads(data[4 : 4 + length].decode("utf-8"))
 
 
+def read_frame(fd):
+    """One length-prefixed JSON frame from `fd`, or None at end of file (a session's
+    host keeps the descriptor open and writes one frame per call)."""
+
+    def exactly(count):
+        data = b""
+        while len(data) < count:
+            chunk = os.read(fd, count - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    header = exactly(4)
+    if header is None:
+        return None
+    (length,) = struct.unpack(">I", header)
+    body = exactly(length)
+    return None if body is None else json.loads(body.decode("utf-8"))
+
+
 class Channel:
     """Frames to the host, on a descriptor moved out of the user's way."""
 
@@ -311,9 +332,18 @@ def describe_exception(error, filename, code):
 
 
 def collect_charts(channel, limits):
+    """Every figure left open, as PNG; closed afterwards (a session's next call reports
+    only the figures it makes)."""
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is None:
         return
+    try:
+        send_charts(channel, limits, pyplot)
+    finally:
+        pyplot.close("all")
+
+
+def send_charts(channel, limits, pyplot):
     import base64
     import io
     import warnings
@@ -342,41 +372,61 @@ def collect_charts(channel, limits):
         sent += 1
 
 
-def collect_files(channel, limits):
-    """Regular files under ./outputs/, never following a link, within the caps."""
-    import base64
-
+def output_files():
+    """(relative name, path) of the regular files under ./outputs/, never following a link."""
     root = os.path.join(WORKDIR, OUTPUTS)
     try:
         if not stat.S_ISDIR(os.lstat(root).st_mode):
             return
     except OSError:
         return
-    count, total = 0, 0
     for directory, dirs, names in os.walk(root, followlinks=False):
         dirs.sort()
         for name in sorted(names):
             path = os.path.join(directory, name)
-            relative = os.path.relpath(path, root)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
+            yield os.path.relpath(path, root), path
+
+
+def outputs_state():
+    """What ./outputs/ holds now: name -> (mtime, size), to tell a call's files apart."""
+    state = {}
+    for relative, path in output_files():
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        state[relative] = (info.st_mtime_ns, info.st_size)
+    return state
+
+
+def collect_files(channel, limits, before=None):
+    """Regular files under ./outputs/ (only those new or changed since `before`, in a
+    session), never following a link, within the caps."""
+    import base64
+
+    count, total = 0, 0
+    for relative, path in output_files():
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 continue
-            try:
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode):
-                    continue
-                if count >= limits["files"] or total + info.st_size > limits["file_bytes"]:
-                    channel.send({"type": "warning", "message": f"output file {relative} left out: over the limit"})
-                    continue
-                data = os.read(fd, limits["file_bytes"] - total + 1)
-                if len(data) > limits["file_bytes"] - total:
-                    continue
-            finally:
-                os.close(fd)
-            channel.send({"type": "file", "name": relative, "data": base64.b64encode(data).decode("ascii")})
-            count += 1
-            total += len(data)
+            if before is not None and before.get(relative) == (info.st_mtime_ns, info.st_size):
+                continue
+            if count >= limits["files"] or total + info.st_size > limits["file_bytes"]:
+                channel.send({"type": "warning", "message": f"output file {relative} left out: over the limit"})
+                continue
+            data = os.read(fd, limits["file_bytes"] - total + 1)
+            if len(data) > limits["file_bytes"] - total:
+                continue
+        finally:
+            os.close(fd)
+        channel.send({"type": "file", "name": relative, "data": base64.b64encode(data).decode("ascii")})
+        count += 1
+        total += len(data)
 
 
 def preload():
@@ -391,15 +441,17 @@ def preload():
             pass  # the code will meet the same error if it imports the module itself
 
 
-def write_input_files(files):
-    """Files the caller gave, into the working directory (names checked by the host too)."""
+def write_input_files(files, replace=False):
+    """Files the caller gave, into the working directory (names checked by the host too);
+    in a session a file given again replaces the one there."""
     import base64
 
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if replace else os.O_EXCL)
     for item in files:
         name = item["name"]
         if "/" in name or name in (".", "..", OUTPUTS):
             continue
-        fd = os.open(os.path.join(WORKDIR, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd = os.open(os.path.join(WORKDIR, name), flags, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(base64.b64decode(item["data"]))
 
@@ -407,19 +459,17 @@ def write_input_files(files):
 def main():
     configure_matplotlib(os.environ.pop("AIRLOCK_FONT", None))
     preload()
-    serve(exec_forbidden=False)
+    if os.environ.pop("AIRLOCK_SESSION", None) == "1":
+        session()
+    else:
+        serve(exec_forbidden=False)
 
 
-def serve(exec_forbidden):
-    """Say hello, read the request, run it, report, exit. A warm pool's child arrives here
-    with starting programs already forbidden (its template installed the filter)."""
-    channel = Channel(CHANNEL_FD)
-    # "hello" says the runner is ready: a sandbox waiting in a pool is warm from here on.
-    channel.send({"type": "hello", "version": PROTOCOL_VERSION})
-    request = read_request()
-    limits = request["limits"]
-    filename = request.get("filename", "main.py")
-    if not request.get("allow_run", False) and not exec_forbidden:
+def start(channel, allow_run, exec_forbidden):
+    """What every run does before the code: forbid starting programs unless allowed,
+    the working directory on sys.path, ./outputs/, and a fresh __main__ with the
+    pre-bound names. Returns its namespace."""
+    if not allow_run and not exec_forbidden:
         try:
             forbid_exec()
         except Exception as error:
@@ -427,27 +477,40 @@ def serve(exec_forbidden):
             os._exit(126)
     sys.path.insert(0, WORKDIR)
     os.makedirs(os.path.join(WORKDIR, OUTPUTS), exist_ok=True)
-    write_input_files(request.get("files", []))
-
     module = types.ModuleType("__main__")
-    module.__dict__.update({"__file__": os.path.join(WORKDIR, filename), "__builtins__": builtins})
-    namespace = module.__dict__
-    prebind(namespace)
-    namespace.update(request.get("variables", {}))
+    module.__dict__.update({"__builtins__": builtins})
     sys.modules["__main__"] = module
-    code = request["code"]
+    prebind(module.__dict__)
+    return module.__dict__
 
+
+def run_code(channel, namespace, request, interruptible=False, before=None):
+    """Run the request's code in `namespace` and report its value or exception, its
+    charts and its output files; (outcome, exit code). `interruptible`: SIGINT raises
+    KeyboardInterrupt in the code (and only there: the runner's own frames are never cut)."""
+    import signal
+
+    limits = request["limits"]
+    filename = request.get("filename", "main.py")
+    namespace["__file__"] = os.path.join(WORKDIR, filename)
+    namespace.update(request.get("variables", {}))
+    code = request["code"]
     outcome, exit_code = "ok", 0
     try:
-        tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
-        last = None
-        if tree.body and isinstance(tree.body[-1], _ast.Expr):
-            last = _ast.Expression(tree.body.pop().value)
-        exec(compile(tree, filename, "exec"), namespace)
-        if last is not None:
-            value = eval(compile(last, filename, "eval"), namespace)
-            if value is not None:
-                channel.send({"type": "value", "value": to_json(value, limits)})
+        if interruptible:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
+            last = None
+            if tree.body and isinstance(tree.body[-1], _ast.Expr):
+                last = _ast.Expression(tree.body.pop().value)
+            exec(compile(tree, filename, "exec"), namespace)
+            value = None if last is None else eval(compile(last, filename, "eval"), namespace)
+        finally:
+            if interruptible:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if value is not None:
+            channel.send({"type": "value", "value": to_json(value, limits)})
     except SystemExit as error:
         code_value = error.code
         if code_value is None or code_value == 0:
@@ -465,13 +528,74 @@ def serve(exec_forbidden):
             stream.flush()
         except Exception:
             pass
-    for collect in (collect_charts, collect_files):
+    for collect in (collect_charts, lambda c, l: collect_files(c, l, before)):
         try:
             collect(channel, limits)
         except Exception as error:
-            channel.send({"type": "warning", "message": f"{collect.__name__}: {type(error).__name__}: {error}"})
+            channel.send({"type": "warning", "message": f"collecting results: {type(error).__name__}: {error}"})
+    return outcome, exit_code
+
+
+def serve(exec_forbidden):
+    """Say hello, read the request, run it, report, exit. A warm pool's child arrives here
+    with starting programs already forbidden (its template installed the filter)."""
+    channel = Channel(CHANNEL_FD)
+    # "hello" says the runner is ready: a sandbox waiting in a pool is warm from here on.
+    channel.send({"type": "hello", "version": PROTOCOL_VERSION})
+    request = read_request()
+    namespace = start(channel, request.get("allow_run", False), exec_forbidden)
+    write_input_files(request.get("files", []))
+    outcome, exit_code = run_code(channel, namespace, request)
     channel.send({"type": "done", "outcome": outcome, "exit_code": exit_code})
     os._exit(exit_code)
+
+
+def load_session_state():
+    """`session_state.py`, next to the runner: files and snapshots of a session."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "session_state.py")
+    spec = importlib.util.spec_from_file_location("airlock_session_state", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def session():
+    """A session's interpreter: one namespace for every call. The host sends an "open"
+    frame (what the session may do, and the state to start from), then one frame per
+    call; each call's reply ends with a "done" frame. A SystemExit in the code ends the
+    call, not the session; SIGINT is ignored between calls."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = Channel(CHANNEL_FD)
+    requests = os.dup2(REQUEST_FD, CHANNEL_FD + 997, inheritable=False)
+    os.close(REQUEST_FD)
+    channel.send({"type": "hello", "version": PROTOCOL_VERSION})
+    opening = read_frame(requests) or {}
+    namespace = start(channel, opening.get("allow_run", False), False)
+    state = load_session_state()
+    if opening.get("snapshot"):
+        for warning in state.restore(namespace, opening["snapshot"], WORKDIR):
+            channel.send({"type": "warning", "message": warning})
+    channel.send({"type": "done", "outcome": "ok", "exit_code": 0})
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            os._exit(0)
+        kind = request.get("type")
+        outcome = "ok"
+        try:
+            if kind == "execute":
+                write_input_files(request.get("files", []), replace=True)
+                outcome, _ = run_code(channel, namespace, request, True, outputs_state())
+            else:
+                channel.send(state.handle(request, namespace, WORKDIR))
+        except Exception as error:
+            outcome = "exception"
+            channel.send({"type": "error", "message": f"{type(error).__name__}: {error}"})
+        channel.send({"type": "done", "outcome": outcome, "exit_code": 0})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ pub mod redact;
 pub mod request;
 pub mod result;
 pub mod runner;
+pub mod session;
 
 pub use request::{CheckMode, ExecutionRequest, Grants, InputFile};
 pub use result::ExecutionResult;

@@ -476,6 +476,7 @@ impl ExecutionRequest {
             .map(|f| serde_json::json!({"name": f.name, "data": base64::Engine::encode(&b64, &f.data)}))
             .collect();
         Ok(runner::frame(&serde_json::json!({
+            "type": "execute",
             "version": 1,
             "code": self.code,
             "filename": CODE_FILENAME,

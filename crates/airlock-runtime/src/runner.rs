@@ -70,7 +70,7 @@ impl Caps {
     }
 
     /// Largest single frame accepted.
-    fn frame_bytes(&self) -> usize {
+    pub fn frame_bytes(&self) -> usize {
         self.chart_bytes.max(self.file_bytes) * 4 / 3 + (1 << 20)
     }
 }
@@ -140,6 +140,33 @@ fn text(v: &serde_json::Value, key: &str, cap: usize) -> Option<String> {
     v.get(key)?.as_str().map(|s| s.chars().take(cap).collect())
 }
 
+/// The bodies of the length-prefixed frames in `bytes`, each at most `max` bytes, and why
+/// the rest could not be split (a frame cut short, or one too large to be trusted).
+pub fn split_frames(bytes: &[u8], max: usize) -> (Vec<&[u8]>, Option<String>) {
+    let mut frames = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return (
+                frames,
+                Some("the runner's channel ended inside a frame".into()),
+            );
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len > max || len > rest.len() - 4 {
+            return (
+                frames,
+                Some(format!(
+                    "refused a frame of {len} bytes (malformed or over the limit)"
+                )),
+            );
+        }
+        frames.push(&rest[4..4 + len]);
+        rest = &rest[4 + len..];
+    }
+    (frames, None)
+}
+
 /// The exit code the runner announced in its last frame ("done"), once that frame has
 /// arrived whole: a warm run ends there (see `airlock_jail::EndOfRun`). Frames are
 /// skipped by their length; only a small last frame is parsed.
@@ -204,26 +231,16 @@ impl Report {
     /// Decode the channel's bytes. Never fails: what cannot be decoded is a warning.
     pub fn decode(bytes: &[u8], truncated: bool, caps: &Caps) -> Report {
         let mut report = Report::default();
-        let mut rest = bytes;
         let mut file_bytes = 0usize;
-        while !rest.is_empty() {
-            if rest.len() < 4 {
-                report.warn("the runner's channel ended inside a frame".into());
-                break;
-            }
-            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            if len > caps.frame_bytes() || len > rest.len() - 4 {
-                report.warn(format!(
-                    "refused a frame of {len} bytes (malformed or over the limit)"
-                ));
-                break;
-            }
-            let body = &rest[4..4 + len];
-            rest = &rest[4 + len..];
+        let (frames, broken) = split_frames(bytes, caps.frame_bytes());
+        for body in frames {
             match serde_json::from_slice::<serde_json::Value>(body) {
                 Ok(frame) => report.take(&frame, caps, &mut file_bytes),
                 Err(e) => report.warn(format!("refused a frame that is not JSON: {e}")),
             }
+        }
+        if let Some(why) = broken {
+            report.warn(why);
         }
         if truncated {
             report.warn(
