@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::server::Server;
 
-/// CONTRACT.md's endpoints (sessions have their own issue).
+/// CONTRACT.md's endpoints.
 const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/code/validate"),
     ("post", "/api/code/analyze"),
@@ -31,6 +31,13 @@ const CONTRACT: &[(&str, &str)] = &[
     ("delete", "/api/venv/{id}"),
     ("get", "/api/venv/{id}/packages"),
     ("post", "/api/venv/{id}/install"),
+    ("post", "/api/sessions"),
+    ("get", "/api/sessions"),
+    ("get", "/api/sessions/{id}/snapshot"),
+    ("post", "/api/sessions/{id}/execute"),
+    ("put", "/api/sessions/{id}/files/{path}"),
+    ("get", "/api/sessions/{id}/files/{path}"),
+    ("delete", "/api/sessions/{id}"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -129,14 +136,30 @@ fn schemathesis_finds_no_server_error() {
             ("PIP_INDEX_URL", dead_index),
         ],
     );
-    // Operations on one environment get an existing one, so they reach past the 404.
+    // Operations on one environment or session get an existing one, so they reach past
+    // the 404 (deletions get made-up ids: they would take it from the others).
+    let (status, session) = server.call(server.post(
+        "/api/sessions",
+        &serde_json::json!({"env": "none", "timeout": 2}),
+    ));
+    assert_eq!(status, 201, "{session}");
     let config = server.data.join("schemathesis.toml");
-    std::fs::write(
-        &config,
-        "[[operations]]\ninclude-path-regex = \"^/api/venv/\\\\{id\\\\}\"\n\
-         parameters = { \"path.id\" = \"small\" }\n",
-    )
-    .unwrap();
+    let session_id = session["id"].as_str().unwrap();
+    let fixed: String = [
+        ("GET /api/venv/{id}", "small"),
+        ("GET /api/venv/{id}/packages", "small"),
+        ("POST /api/venv/{id}/install", "small"),
+        ("POST /api/sessions/{id}/execute", session_id),
+        ("GET /api/sessions/{id}/snapshot", session_id),
+        ("PUT /api/sessions/{id}/files/{path}", session_id),
+        ("GET /api/sessions/{id}/files/{path}", session_id),
+    ]
+    .iter()
+    .map(|(operation, id)| {
+        format!("[[operations]]\ninclude-name = \"{operation}\"\nparameters = {{ \"path.id\" = \"{id}\" }}\n")
+    })
+    .collect();
+    std::fs::write(&config, fixed).unwrap();
     let out = Command::new(env!("AIRLOCK_TEST_SCHEMATHESIS"))
         .arg("--config-file")
         .arg(&config)

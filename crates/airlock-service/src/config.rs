@@ -71,6 +71,7 @@ pub struct Config {
     pub analyzer_policy: Option<PathBuf>,
     pub pool: PoolConfig,
     pub server: ServerConfig,
+    pub sessions: SessionConfig,
     /// The most any request may ask for.
     pub limits: MaxLimits,
     /// API keys; without any, the service takes requests from anyone who can reach it
@@ -135,6 +136,38 @@ impl ServerConfig {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Sessions: long-lived interpreters whose state stays between calls.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session unused this long ends (its sandbox and files go); a caller may ask for
+    /// less with `idle_timeout`.
+    pub idle_timeout_secs: u64,
+    /// Live sessions one tenant may have.
+    pub max_per_tenant: usize,
+    /// Live sessions in all.
+    pub max_sessions: usize,
+    /// Time a call interrupted at its timeout has to stop before the session is killed.
+    pub grace_secs: f64,
+    /// Largest file upload, and download, through the files API.
+    pub max_file_bytes: u64,
+    /// Largest snapshot, made or restored.
+    pub max_snapshot_bytes: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            idle_timeout_secs: 900,
+            max_per_tenant: 4,
+            max_sessions: 32,
+            grace_secs: 3.0,
+            max_file_bytes: 32 << 20,
+            max_snapshot_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Upper bounds on what a request may ask for (absent: the jail's own bounds).
@@ -308,6 +341,24 @@ impl Config {
             if value == 0 {
                 return Err(format!("{key}: must be more than 0"));
             }
+        }
+        let sessions = &self.sessions;
+        for (key, value) in [
+            ("sessions.idle_timeout_secs", sessions.idle_timeout_secs),
+            ("sessions.max_per_tenant", sessions.max_per_tenant as u64),
+            ("sessions.max_sessions", sessions.max_sessions as u64),
+            ("sessions.max_file_bytes", sessions.max_file_bytes),
+            ("sessions.max_snapshot_bytes", sessions.max_snapshot_bytes),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be more than 0"));
+            }
+        }
+        if !(sessions.grace_secs.is_finite() && (0.1..=600.0).contains(&sessions.grace_secs)) {
+            return Err(format!(
+                "sessions.grace_secs: {} is not between 0.1 and 600",
+                sessions.grace_secs
+            ));
         }
         check_limits("limits", &self.limits)?;
         let mut seen = std::collections::HashSet::new();

@@ -9,6 +9,7 @@ use airlock_runtime::env::{EnvError, EnvRuntime, Environments, Quiet, NO_ENV};
 use airlock_runtime::gate::{self, Verdict};
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::{InvalidRequest, Policy};
+use airlock_runtime::session::{Session, SessionError, SessionOptions};
 use airlock_runtime::{ExecutionRequest, ExecutionResult};
 use chrono::{DateTime, Utc};
 
@@ -23,6 +24,8 @@ pub enum EngineError {
     Invalid(#[from] InvalidRequest),
     #[error(transparent)]
     Env(#[from] EnvError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
     #[error("{0}")]
     Host(String),
 }
@@ -69,19 +72,10 @@ impl Engine {
     /// Everything about `req` that can be refused, checked before anything is stored
     /// or started: the gate's verdict, the environment, the sandbox spec.
     pub fn prepare(&self, req: ExecutionRequest, env: &str) -> Result<Prepared, EngineError> {
-        let verdict = gate::check(&req, &self.analyzer);
+        let verdict = self.check(&req);
         // The lease on the environment's build lasts until the run is over.
-        let runtime: Option<EnvRuntime> = match env {
-            NO_ENV => None,
-            name => Some(self.envs.runtime(name, &Quiet)?),
-        };
-        let (python, binds) = match &runtime {
-            Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
-            None => (
-                Interpreter::default_host().map_err(|e| EngineError::Host(e.to_string()))?,
-                Vec::new(),
-            ),
-        };
+        let runtime = self.runtime(env)?;
+        let (python, binds) = interpreter(runtime.as_ref())?;
         // Every value is checked here (limits, grants, files, variables).
         let spec = req.to_spec_in(&python, &binds, &self.policy)?;
         Ok(Prepared {
@@ -91,6 +85,41 @@ impl Engine {
             runtime,
             spec,
         })
+    }
+
+    /// The static gate's verdict on `req`.
+    pub fn check(&self, req: &ExecutionRequest) -> Verdict {
+        gate::check(req, &self.analyzer)
+    }
+
+    /// The lease on environment `env` (none for "none").
+    fn runtime(&self, env: &str) -> Result<Option<EnvRuntime>, EngineError> {
+        Ok(match env {
+            NO_ENV => None,
+            name => Some(self.envs.runtime(name, &Quiet)?),
+        })
+    }
+
+    /// Start a session whose sandbox `req` shapes, in environment `env`, from `snapshot`
+    /// when given; with what of the snapshot could not be restored.
+    pub fn start_session(
+        &self,
+        req: &ExecutionRequest,
+        env: &str,
+        snapshot: Option<&[u8]>,
+        options: SessionOptions,
+    ) -> Result<(Session, Vec<String>), EngineError> {
+        let runtime = self.runtime(env)?;
+        let (python, binds) = interpreter(runtime.as_ref())?;
+        Ok(Session::start(
+            req,
+            &python,
+            &binds,
+            &self.policy,
+            runtime,
+            snapshot,
+            options,
+        )?)
     }
 
     /// Run a prepared request as execution `id`; `cancel` ends it early.
@@ -141,6 +170,19 @@ impl Engine {
         result.id = id.to_string();
         Ok(result)
     }
+}
+
+/// The interpreter of an environment (the host's without one) and the binds it needs.
+fn interpreter(
+    runtime: Option<&EnvRuntime>,
+) -> Result<(Interpreter, Vec<airlock_jail::Bind>), EngineError> {
+    Ok(match runtime {
+        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
+        None => (
+            Interpreter::default_host().map_err(|e| EngineError::Host(e.to_string()))?,
+            Vec::new(),
+        ),
+    })
 }
 
 /// A request checked and ready to run, holding its environment's lease.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use airlock_runtime::ExecutionResult;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::api::body::ExecuteBody;
 use crate::api::error::ApiError;
@@ -208,7 +208,7 @@ pub fn view(job: &Job) -> serde_json::Value {
 }
 
 impl Service {
-    fn new_job(
+    pub(crate) fn new_job(
         &self,
         kind: JobKind,
         caller: &str,
@@ -244,10 +244,7 @@ impl Service {
         let prepared = self.prepare(&caller.max, &body).await?;
         // Only a valid request counts against the caller's quotas.
         let admission = caller.admit()?;
-        let permit = tokio::time::timeout(SLOT_WAIT, Arc::clone(&self.jobs.slots).acquire_owned())
-            .await
-            .map_err(|_| ApiError::overloaded("every execution slot is busy; try again"))?
-            .map_err(|_| ApiError::overloaded("the service is stopping"))?;
+        let permit = self.slot().await?;
         let job = self.new_job(JobKind::Sync, &caller.tenant, &body, None);
         let store = Arc::clone(&self.store);
         let stored = job.clone();
@@ -258,19 +255,37 @@ impl Service {
         let task = tokio::spawn(async move {
             let result = service.run(&job, prepared, &flags).await;
             drop((permit, admission));
-            match result {
-                Ok(result) => service.finish(&job, &body, result).await?.ok_or_else(|| {
-                    ApiError::internal(format!("execution {} was made final twice", job.id))
-                }),
-                Err(e) => {
-                    service.fail(&job, &e.message).await;
-                    Err(e)
-                }
-            }
+            service.conclude(&job, &body, result).await
         });
         let answer = task.await.map_err(ApiError::internal)?;
         guard.0 = None;
         answer
+    }
+
+    /// One of the execution slots (`server.max_running`), waiting at most SLOT_WAIT.
+    pub(crate) async fn slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        tokio::time::timeout(SLOT_WAIT, Arc::clone(&self.jobs.slots).acquire_owned())
+            .await
+            .map_err(|_| ApiError::overloaded("every execution slot is busy; try again"))?
+            .map_err(|_| ApiError::overloaded("the service is stopping"))
+    }
+
+    /// Make a job that ran (or could not) final; the caller's answer.
+    pub(crate) async fn conclude(
+        &self,
+        job: &Job,
+        body: &ExecuteBody,
+        ran: Result<ExecutionResult, ApiError>,
+    ) -> Result<serde_json::Value, ApiError> {
+        match ran {
+            Ok(result) => self.finish(job, body, result).await?.ok_or_else(|| {
+                ApiError::internal(format!("execution {} was made final twice", job.id))
+            }),
+            Err(e) => {
+                self.fail(job, &e.message).await;
+                Err(e)
+            }
+        }
     }
 
     /// End a job that could not run, with the reason.

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pools;
 pub mod serve;
 pub mod service;
+pub mod sessions;
 pub mod store;
 pub mod templates;
 

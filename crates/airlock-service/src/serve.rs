@@ -53,12 +53,14 @@ async fn run(config: Config, data_dir: &Path) -> Result<(), String> {
         tracing::warn!("no API keys are configured and {local} is not loopback: anyone who can reach it can run code");
     }
     tokio::spawn(purge_code(Arc::clone(&service)));
+    tokio::spawn(crate::sessions::expire_idle(Arc::clone(&service)));
     let app = crate::api::router(Arc::clone(&service));
     axum::serve(listener, app)
         .with_graceful_shutdown(stop_signal())
         .await
         .map_err(|e| format!("serve: {e}"))?;
     eprintln!("airlock: stopping; running jobs have {} s", grace.as_secs());
+    service.sessions.clear();
     service.stop_workers(grace).await;
     tokio::task::spawn_blocking(airlock_jail::settle)
         .await

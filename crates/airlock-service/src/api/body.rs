@@ -18,7 +18,7 @@ fn python() -> String {
 
 /// `POST /api/code/execute` and `/execute/async`. Unknown fields are refused (a misspelt
 /// limit must not be silently ignored).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteBody {
     pub code: String,
@@ -61,6 +61,33 @@ pub struct ExecuteBody {
     /// Async only: notified (POST of the ExecutionResult) once the job is final.
     #[serde(default)]
     pub callback_url: Option<String>,
+}
+
+impl Default for ExecuteBody {
+    /// A body with no code and every other field as absent from the JSON.
+    fn default() -> ExecuteBody {
+        ExecuteBody {
+            code: String::new(),
+            language: python(),
+            env: None,
+            timeout: None,
+            max_memory_mb: None,
+            max_cpu_percent: None,
+            max_processes: None,
+            output_limit: None,
+            variables: BTreeMap::new(),
+            files: Vec::new(),
+            allow_net: Vec::new(),
+            allow_env: Vec::new(),
+            allow_read: Vec::new(),
+            allow_write: Vec::new(),
+            allow_run: false,
+            allow_ffi: false,
+            redact: None,
+            check: None,
+            callback_url: None,
+        }
+    }
 }
 
 /// A file for the working directory, its bytes in base64.
@@ -187,7 +214,6 @@ mod tests {
     fn body(code: &str) -> ExecuteBody {
         ExecuteBody {
             code: code.into(),
-            language: python(),
             ..Default::default()
         }
     }

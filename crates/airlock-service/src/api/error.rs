@@ -135,8 +135,29 @@ impl From<EngineError> for ApiError {
                 "env_unavailable",
                 format!("env: the environment could not be built: {e}"),
             ),
+            EngineError::Session(e) => session_error(e),
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// A session's error as the API answers it.
+fn session_error(e: airlock_runtime::session::SessionError) -> ApiError {
+    use airlock_runtime::session::{Refusal, SessionError};
+    match e {
+        SessionError::Invalid(e) => ApiError::invalid(body_field(&e.field), e.reason),
+        SessionError::Jail(airlock_jail::JailError::InvalidSpec { field, reason }) => {
+            ApiError::invalid(body_field(&field), reason)
+        }
+        SessionError::Refused { status, message } => match status {
+            Refusal::Path => ApiError::new(StatusCode::BAD_REQUEST, "bad_path", message),
+            Refusal::NotFound => ApiError::not_found(message),
+            Refusal::TooLarge => ApiError::too_large(message),
+        },
+        e @ SessionError::Dead(_) => {
+            ApiError::new(StatusCode::CONFLICT, "session_ended", e.to_string())
+        }
+        other => ApiError::internal(other),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod body;
 pub mod code;
 pub mod environment;
 pub mod error;
+pub mod sessions;
 pub mod system;
 pub mod venv;
 
@@ -16,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::put;
 use axum::{Extension, Router};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, SecurityRequirement};
@@ -34,11 +36,15 @@ use error::{ApiError, BodyLimit};
                        sync and async executions, environments, the audit log. Errors are \
                        {\"error\": {\"code\", \"message\"}}.",
     ),
+    // Registered by hand (their path ends in a wildcard, which the router spells
+    // differently from OpenAPI); every other route is documented where it is registered.
+    paths(sessions::put_file, sessions::get_file),
     modifiers(&ApiKeys),
     tags(
         (name = "code", description = "Static checks, templates and examples"),
         (name = "executions", description = "Running code, jobs, the audit log"),
         (name = "environments", description = "The environments code runs in"),
+        (name = "sessions", description = "Interpreters whose state stays between calls"),
         (name = "system", description = "Health, metrics, this document"),
     )
 )]
@@ -86,6 +92,10 @@ fn routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(venv::get, venv::delete))
         .routes(routes!(venv::packages))
         .routes(routes!(venv::install))
+        .routes(routes!(sessions::create, sessions::list))
+        .routes(routes!(sessions::execute))
+        .routes(routes!(sessions::snapshot))
+        .routes(routes!(sessions::delete))
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
         .routes(routes!(openapi_json))
@@ -114,6 +124,10 @@ pub fn router(service: Arc<Service>) -> Router {
     let limit = BodyLimit(service.config.server.max_body_bytes);
     let (router, _) = routes().split_for_parts();
     router
+        .route(
+            "/api/sessions/{id}/files/{*path}",
+            put(sessions::put_file).get(sessions::get_file),
+        )
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
