@@ -101,6 +101,10 @@ fn state_is_kept_across_calls_and_each_result_is_its_calls_alone() {
     assert_eq!(kinds, ["session", "session", "session"], "{log}");
     let (_, list) = server.call(server.get("/api/sessions"));
     assert_eq!(list[0]["calls"], 3, "{list}");
+    let (_, health) = server.call(server.get("/health"));
+    assert_eq!(health["sessions"], 1, "{health}");
+    let metrics = server.get("/metrics").send().unwrap().text().unwrap();
+    assert!(metrics.contains("\nairlock_sessions 1\n"), "{metrics}");
 }
 
 #[test]
@@ -124,6 +128,44 @@ fn a_timeout_interrupts_the_call_and_the_state_survives() {
     );
     let after = run(&server, &id, "x * 6");
     assert_eq!(after["return_value"], 42, "{after}");
+}
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn a_thread_that_writes_forever_does_not_hold_up_the_next_calls() {
+    require_root!();
+    let server = Server::start(&config(""));
+    let id = create(&server, json!({"env": "none", "output_limit": 1000}));
+    run(
+        &server,
+        &id,
+        "import os, threading
+def flood():
+    while True:
+        os.write(1, b'x' * 65536)
+for _ in range(8):\n    threading.Thread(target=flood, daemon=True).start()",
+    );
+    for call in 0..3 {
+        let started = Instant::now();
+        let r = run(
+            &server,
+            &id,
+            "print('mine')
+6 * 7",
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "call {call}: {r}"
+        );
+        assert_eq!(r["return_value"], 42, "call {call}: {r}");
+        assert_eq!(
+            r["stdout_truncated"], true,
+            "call {call}: the flood is capped"
+        );
+    }
 }
 
 #[test]

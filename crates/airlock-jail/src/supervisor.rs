@@ -92,6 +92,9 @@ pub struct Layers {
 /// Receives output as it arrives (for passing it through to a terminal).
 pub type Observer<'a> = &'a mut dyn FnMut(Stream, &[u8]);
 
+/// The longest a capture is drained once its program has announced its end.
+const DRAIN_TIME: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 pub(crate) struct Capture {
     pub(crate) fd: Option<OwnedFd>,
@@ -143,10 +146,16 @@ impl Capture {
         }
     }
 
-    /// Read everything the pipe holds now (without waiting for more).
+    /// Read what the pipe holds now, without waiting for more, and for at most
+    /// [`DRAIN_TIME`]: a process that keeps writing (a thread of the code that outlives
+    /// its call) must not keep the supervisor reading forever.
     pub(crate) fn drain(&mut self, observer: &mut Option<Observer>) {
+        let until = Instant::now() + DRAIN_TIME;
         while let Some(fd) = self.fd.as_ref().map(|f| f.as_raw_fd()) {
-            if !sys::poll_readable(&[fd], 0).is_ok_and(|r| r[0]) || !self.pump(observer) {
+            if Instant::now() >= until
+                || !sys::poll_readable(&[fd], 0).is_ok_and(|r| r[0])
+                || !self.pump(observer)
+            {
                 break;
             }
         }

@@ -45,6 +45,17 @@ fn outcome_name(outcome: &CallbackOutcome) -> &'static str {
     }
 }
 
+/// What the service is doing now, for the gauges.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    /// Async jobs waiting to run.
+    pub queued: usize,
+    /// Executions running.
+    pub running: usize,
+    /// Live sessions.
+    pub sessions: usize,
+}
+
 impl Metrics {
     /// One execution ended.
     pub fn record(&self, kind: JobKind, status: &str, duration: f64) {
@@ -71,7 +82,7 @@ impl Metrics {
     }
 
     /// The text of `/metrics`.
-    pub fn render(&self, queued: usize, running: usize, pools: &[EnvPoolReport]) -> String {
+    pub fn render(&self, now: &Gauges, pools: &[EnvPoolReport]) -> String {
         let mut out = String::new();
         let Ok(c) = self.counts.lock() else {
             return out;
@@ -103,12 +114,17 @@ impl Metrics {
             let _ = writeln!(out, "airlock_callbacks_total{{outcome=\"{outcome}\"}} {n}");
         }
         for (name, help, value) in [
-            ("airlock_queue_depth", "Async jobs waiting to run.", queued),
+            (
+                "airlock_queue_depth",
+                "Async jobs waiting to run.",
+                now.queued,
+            ),
             (
                 "airlock_running_executions",
                 "Executions running now.",
-                running,
+                now.running,
             ),
+            ("airlock_sessions", "Live sessions.", now.sessions),
         ] {
             let _ = writeln!(
                 out,
@@ -148,7 +164,7 @@ mod tests {
     #[test]
     fn callback_attempts_are_counted_by_outcome() {
         let metrics = Metrics::default();
-        let zero = metrics.render(0, 0, &[]);
+        let zero = metrics.render(&Gauges::default(), &[]);
         for outcome in CALLBACK_OUTCOMES {
             let line = format!("airlock_callbacks_total{{outcome=\"{outcome}\"}} 0\n");
             assert!(zero.contains(&line), "{zero}");
@@ -163,7 +179,7 @@ mod tests {
         for outcome in [&retry, &retry, &CallbackOutcome::Delivered, &retry, &failed] {
             metrics.record_callback(outcome);
         }
-        let text = metrics.render(0, 0, &[]);
+        let text = metrics.render(&Gauges::default(), &[]);
         for (outcome, n) in [("delivered", 1), ("retried", 3), ("failed", 1)] {
             let line = format!("airlock_callbacks_total{{outcome=\"{outcome}\"}} {n}\n");
             assert!(text.contains(&line), "{text}");

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::jobs::blocking;
+use crate::metrics::Gauges;
 use crate::pools::EnvPoolReport;
 use crate::service::Service;
 use crate::templates::Template;
@@ -23,7 +24,17 @@ pub struct Health {
     pub queue_depth: usize,
     /// Executions running now.
     pub running: usize,
+    /// Live sessions.
+    pub sessions: usize,
     pub pools: Vec<EnvPoolReport>,
+}
+
+fn gauges(service: &Service) -> Gauges {
+    Gauges {
+        queued: service.jobs.queue_depth(),
+        running: service.jobs.running(),
+        sessions: service.sessions.count(),
+    }
 }
 
 #[utoipa::path(
@@ -45,6 +56,7 @@ pub async fn health(State(service): State<Arc<Service>>) -> Response {
         version: env!("CARGO_PKG_VERSION").into(),
         queue_depth: service.jobs.queue_depth(),
         running: service.jobs.running(),
+        sessions: service.sessions.count(),
         pools,
     })
     .into_response()
@@ -64,9 +76,7 @@ pub async fn metrics(State(service): State<Arc<Service>>) -> Response {
     let pools = blocking(move || engine.pools().report())
         .await
         .unwrap_or_default();
-    let text = service
-        .metrics
-        .render(service.jobs.queue_depth(), service.jobs.running(), &pools);
+    let text = service.metrics.render(&gauges(&service), &pools);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
