@@ -10,6 +10,7 @@ use airlock_runtime::env::{Environments, DEFAULT_ENV};
 use airlock_runtime::pool::Pool;
 use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
+use airlock_runtime::session::{Session, SessionOptions};
 use airlock_runtime::ExecutionRequest;
 use clap::Args;
 
@@ -122,6 +123,17 @@ fn runner_table(
     }
     .to_string_lossy()
     .into_owned();
+    // One session for every workload's calls: its state (and imports) stay.
+    let (mut session, _) = Session::start(
+        &ExecutionRequest::default(),
+        &env.interpreter,
+        &binds,
+        &Policy::default(),
+        None,
+        None,
+        SessionOptions::default(),
+    )
+    .map_err(|e| format!("start a session: {e}"))?;
     let bwrap = which("bwrap");
     println!(
         "\nthe runner in the default environment, {runs} runs each; bare = {python} -c CODE; \
@@ -147,8 +159,8 @@ fn runner_table(
         let cold_spec = req
             .to_spec_in(&env.interpreter, &binds, &Policy::default())
             .map_err(|e| e.to_string())?;
-        let (mut bare, mut wrapped, mut cold, mut warm) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut bare, mut wrapped, mut cold, mut warm, mut in_session) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             bare.push(time_command(&python, &["-c", code])?);
             if let Some(bwrap) = &bwrap {
@@ -184,6 +196,14 @@ fn runner_table(
                 .map_err(|e| e.to_string())?;
             warm.push(t.elapsed());
             check_ok(&o)?;
+            let t = Instant::now();
+            let r = session
+                .execute(&req, chrono::Utc::now(), None)
+                .map_err(|e| e.to_string())?;
+            in_session.push(t.elapsed());
+            if r.status != "completed" {
+                return Err(format!("a session call ended {}: {:?}", r.status, r.error));
+            }
         }
         let (b, w) = (percentile_of(&mut bare), percentile_of(&mut warm));
         row(&format!("{label}: bare python"), &mut bare);
@@ -194,7 +214,14 @@ fn runner_table(
         }
         row(&format!("{label}: airlock cold"), &mut cold);
         row(&format!("{label}: airlock warm"), &mut warm);
+        let c = percentile_of(&mut in_session);
+        row(&format!("{label}: airlock session"), &mut in_session);
         println!("{:<40} {:>9.1}x", "  warm vs bare python (median)", b / w);
+        println!(
+            "{:<40} {:>9.1}x",
+            "  session vs bare python (median)",
+            b / c
+        );
     }
     full()?;
     let memory = pool.memory();
