@@ -476,3 +476,47 @@ fn the_repl_keeps_state_between_inputs() {
     assert_eq!(stdout, "42\n", "{stderr}");
     assert!(stderr.contains("KeyboardInterrupt"), "{stderr}");
 }
+
+#[test]
+#[cfg_attr(
+    not_root,
+    ignore = "needs root (per-box host uids, cgroup creation); CI runs as root"
+)]
+fn ctrl_c_in_the_repl_interrupts_the_running_input_and_keeps_the_session() {
+    require_root!();
+    let mut child = common::airlock()
+        .args(["repl", "--env", "none", "--timeout", "60"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"x = 6\nimport time\ntime.sleep(60)\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    // What a terminal sends on Ctrl-C.
+    send_signal(child.id(), "INT");
+    stdin.write_all(b"x * 7\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("KeyboardInterrupt"), "{stderr}");
+    assert_eq!(stdout, "42\n", "{stderr}");
+}
+
+/// Send a signal with kill(1).
+fn send_signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
