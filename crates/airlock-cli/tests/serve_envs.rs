@@ -72,6 +72,11 @@ fn environments_are_created_changed_and_removed_over_http() {
             json!({"name": "x", "python_version": "/usr/bin/python3"}),
             "python_version",
         ),
+        // A version the host has no interpreter for (once a 500).
+        (
+            json!({"name": "x", "python_version": "3.99"}),
+            "python_version",
+        ),
         (json!({"name": "x", "colour": "red"}), "colour"),
     ] {
         let (status, e) = ops(server.post("/api/venv/create", &body));
@@ -79,6 +84,10 @@ fn environments_are_created_changed_and_removed_over_http() {
         assert!(message(&e).starts_with(field), "{body}: {e}");
     }
     assert_eq!(ops(server.get("/api/venv/list")).1, json!([]));
+    assert!(
+        !home.join("envs/x").exists(),
+        "a refused create wrote nothing"
+    );
 
     // Waiting (the default): 201 with the ready environment.
     let (status, small) = ops(server.post(

@@ -575,10 +575,11 @@ impl Environments {
         packages: &[String],
         progress: &dyn Progress,
     ) -> Result<VirtualEnvironment, EnvError> {
+        // An interpreter the host lacks is refused before anything is written.
+        let base = Environments::base_interpreter(python)?;
         let dir = self.dir(name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-        let base = Environments::base_interpreter(python)?;
         let now = Utc::now();
         let mut env = VirtualEnvironment {
             id: uuid::Uuid::new_v4().to_string(),
