@@ -4,7 +4,9 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use airlock_runtime::env::{EnvError, Environments, Progress, Quiet, VirtualEnvironment};
+use airlock_runtime::env::{
+    EnvError, EnvRuntime, Environments, Progress, Quiet, VirtualEnvironment, NO_ENV,
+};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -123,6 +125,19 @@ pub fn progress(quiet: bool) -> Box<dyn Progress> {
     } else {
         Box::new(Spinner::new())
     }
+}
+
+/// The lease on environment `name` that a run or a session holds while it lasts (None
+/// for "none"; the default environment is made on first use, with progress unless
+/// `quiet`). Err is the exit status, the reason already reported.
+pub fn lease(name: &str, quiet: bool) -> Result<Option<EnvRuntime>, i32> {
+    if name == NO_ENV {
+        return Ok(None);
+    }
+    Environments::from_env()
+        .and_then(|envs| envs.runtime(name, progress(quiet).as_ref()))
+        .map(Some)
+        .map_err(report)
 }
 
 /// Exit status and message for an environment error: the caller's mistakes are usage

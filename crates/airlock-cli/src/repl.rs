@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use airlock_runtime::env::{Environments, NO_ENV};
-use airlock_runtime::python::Interpreter;
+use airlock_runtime::env::interpreter_for;
 use airlock_runtime::session::{Session, SessionOptions};
 use airlock_runtime::{ExecutionRequest, ExecutionResult};
 use base64::Engine as _;
@@ -55,21 +54,13 @@ pub fn main(args: ReplArgs) -> i32 {
         Ok(config) => config.policy(),
         Err(e) => return usage_error(e),
     };
-    let runtime = match args.env.as_str() {
-        NO_ENV => None,
-        name => match Environments::from_env()
-            .and_then(|envs| envs.runtime(name, crate::env::progress(args.quiet).as_ref()))
-        {
-            Ok(rt) => Some(rt),
-            Err(e) => return crate::env::report(e),
-        },
+    let runtime = match crate::env::lease(&args.env, args.quiet) {
+        Ok(rt) => rt,
+        Err(code) => return code,
     };
-    let (python, binds) = match &runtime {
-        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
-        None => match Interpreter::default_host() {
-            Ok(p) => (p, Vec::new()),
-            Err(e) => return internal_error(e),
-        },
+    let (python, binds) = match interpreter_for(runtime.as_ref()) {
+        Ok(found) => found,
+        Err(e) => return internal_error(e),
     };
     let shape = ExecutionRequest {
         max_memory_mb: args.memory,

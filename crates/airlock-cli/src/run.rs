@@ -7,9 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use airlock_jail::{Exit, Stream};
-use airlock_runtime::env::{Environments, NO_ENV};
+use airlock_runtime::env::interpreter_for;
 use airlock_runtime::gate::Verdict;
-use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::Policy;
 use airlock_runtime::{CheckMode, ExecutionRequest, ExecutionResult, Grants, InputFile};
 use clap::Args;
@@ -343,21 +342,13 @@ pub fn main(args: RunArgs) -> i32 {
         }
     };
     // The lease on the environment's build lasts until this function returns.
-    let runtime = match args.env.as_str() {
-        NO_ENV => None,
-        name => match Environments::from_env()
-            .and_then(|envs| envs.runtime(name, crate::env::progress(args.quiet).as_ref()))
-        {
-            Ok(rt) => Some(rt),
-            Err(e) => return crate::env::report(e),
-        },
+    let runtime = match crate::env::lease(&args.env, args.quiet) {
+        Ok(rt) => rt,
+        Err(code) => return code,
     };
-    let (python, binds) = match &runtime {
-        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
-        None => match Interpreter::default_host() {
-            Ok(p) => (p, Vec::new()),
-            Err(e) => return internal_error(e),
-        },
+    let (python, binds) = match interpreter_for(runtime.as_ref()) {
+        Ok(found) => found,
+        Err(e) => return internal_error(e),
     };
     let spec = match req.to_spec_in(&python, &binds, &policy) {
         Ok(s) => s,

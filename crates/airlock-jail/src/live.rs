@@ -86,11 +86,6 @@ impl Live {
         self.pending.id()
     }
 
-    /// Host pids of the sandbox's processes.
-    pub fn pids(&self) -> Vec<i32> {
-        self.pending.pids()
-    }
-
     /// Whether the program still runs (a dead sandbox takes no more calls).
     pub fn is_alive(&mut self) -> bool {
         !self.dead && self.pending.is_waiting()

@@ -158,19 +158,9 @@ impl Session {
         Ok((session, warnings))
     }
 
-    /// The environment the session runs in (None: the host interpreter).
-    pub fn env(&self) -> Option<&EnvRuntime> {
-        self.env.as_ref()
-    }
-
     /// This session's sandbox name on the host.
     pub fn sandbox_id(&self) -> &str {
         self.live.id()
-    }
-
-    /// Host pids of the session's processes.
-    pub fn pids(&self) -> Vec<i32> {
-        self.live.pids()
     }
 
     /// Whether the session takes calls; why not, once it has ended.

@@ -5,9 +5,8 @@
 use std::sync::atomic::AtomicBool;
 
 use airlock_jail::JailError;
-use airlock_runtime::env::{EnvError, EnvRuntime, Environments, Quiet, NO_ENV};
+use airlock_runtime::env::{interpreter_for, EnvError, EnvRuntime, Environments, Quiet, NO_ENV};
 use airlock_runtime::gate::{self, Verdict};
-use airlock_runtime::python::Interpreter;
 use airlock_runtime::request::{InvalidRequest, Policy};
 use airlock_runtime::session::{Session, SessionError, SessionOptions};
 use airlock_runtime::{ExecutionRequest, ExecutionResult};
@@ -75,7 +74,8 @@ impl Engine {
         let verdict = self.check(&req);
         // The lease on the environment's build lasts until the run is over.
         let runtime = self.runtime(env)?;
-        let (python, binds) = interpreter(runtime.as_ref())?;
+        let (python, binds) =
+            interpreter_for(runtime.as_ref()).map_err(|e| EngineError::Host(e.to_string()))?;
         // Every value is checked here (limits, grants, files, variables).
         let spec = req.to_spec_in(&python, &binds, &self.policy)?;
         Ok(Prepared {
@@ -110,7 +110,8 @@ impl Engine {
         options: SessionOptions,
     ) -> Result<(Session, Vec<String>), EngineError> {
         let runtime = self.runtime(env)?;
-        let (python, binds) = interpreter(runtime.as_ref())?;
+        let (python, binds) =
+            interpreter_for(runtime.as_ref()).map_err(|e| EngineError::Host(e.to_string()))?;
         Ok(Session::start(
             req,
             &python,
@@ -170,19 +171,6 @@ impl Engine {
         result.id = id.to_string();
         Ok(result)
     }
-}
-
-/// The interpreter of an environment (the host's without one) and the binds it needs.
-fn interpreter(
-    runtime: Option<&EnvRuntime>,
-) -> Result<(Interpreter, Vec<airlock_jail::Bind>), EngineError> {
-    Ok(match runtime {
-        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
-        None => (
-            Interpreter::default_host().map_err(|e| EngineError::Host(e.to_string()))?,
-            Vec::new(),
-        ),
-    })
 }
 
 /// A request checked and ready to run, holding its environment's lease.

@@ -35,6 +35,8 @@ pub struct Slot {
     pub limits: SessionLimits,
     /// What of its snapshot could not be restored.
     pub warnings: Vec<String>,
+    /// Its sandbox's name on the host.
+    pub sandbox: String,
     session: Mutex<Session>,
     used: Mutex<(Instant, DateTime<Utc>)>,
     calls: AtomicU64,
@@ -99,6 +101,7 @@ impl Slot {
             idle_timeout,
             limits,
             warnings,
+            sandbox: session.sandbox_id().to_string(),
             session: Mutex::new(session),
             used: Mutex::new((Instant::now(), now)),
             calls: AtomicU64::new(0),
@@ -116,16 +119,16 @@ impl Slot {
     }
 
     pub fn info(&self) -> SessionInfo {
-        let (sandbox, error) = match self.session.try_lock() {
+        let error = match self.session.try_lock() {
             Ok(mut s) => {
                 let ended = s.ended().map(String::from);
                 if ended.is_some() {
                     *lock(&self.ended) = ended.clone();
                 }
-                (s.sandbox_id().to_string(), ended)
+                ended
             }
             // Busy with a call: what is known from the last one.
-            Err(_) => (String::new(), lock(&self.ended).clone()),
+            Err(_) => lock(&self.ended).clone(),
         };
         let last_used_at = lock(&self.used).1;
         let idle = chrono::Duration::from_std(self.idle_timeout).unwrap_or_default();
@@ -140,7 +143,7 @@ impl Slot {
             idle_timeout: self.idle_timeout.as_secs_f64(),
             calls: self.calls.load(Ordering::SeqCst),
             limits: self.limits,
-            sandbox,
+            sandbox: self.sandbox.clone(),
             warnings: self.warnings.clone(),
         }
     }
@@ -219,7 +222,10 @@ impl Sessions {
             .get(id)
             .filter(|s| caller.sees(&s.tenant))
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("session {id:?}")))
+            .ok_or_else(|| {
+                let shown: String = id.chars().take(80).collect();
+                ApiError::not_found(format!("session {shown:?}"))
+            })
     }
 
     /// The sessions `caller` may see, oldest first.
@@ -275,6 +281,9 @@ pub async fn expire_idle(service: Arc<Service>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        if service.sessions.count() == 0 {
+            continue;
+        }
         let sessions = Arc::clone(&service);
         // Dropping a session tears its sandbox down, which may take a moment.
         let ended = blocking(move || sessions.sessions.expire())

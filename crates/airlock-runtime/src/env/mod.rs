@@ -121,6 +121,17 @@ pub struct EnvRuntime {
     _lease: File,
 }
 
+/// The interpreter a run uses and the binds it needs: the environment's of `runtime`, or
+/// the host's own interpreter without one (`--env none`).
+pub fn interpreter_for(
+    runtime: Option<&EnvRuntime>,
+) -> Result<(Interpreter, Vec<Bind>), PythonError> {
+    Ok(match runtime {
+        Some(rt) => (rt.interpreter.clone(), vec![rt.bind.clone()]),
+        None => (Interpreter::default_host()?, Vec::new()),
+    })
+}
+
 /// How often and when an environment was last used (kept apart from the record).
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Usage {
@@ -324,8 +335,10 @@ impl Environments {
         let found = match python {
             None => Interpreter::default_host()?,
             Some(p) if p.contains('/') => Interpreter::discover(p)?,
+            // A version this host has no interpreter for is the caller's to change.
             Some(v) if v.chars().all(|c| c.is_ascii_digit() || c == '.') => {
-                Interpreter::discover(&format!("python{v}"))?
+                Interpreter::discover(&format!("python{v}"))
+                    .map_err(|e| EnvError::InvalidPython(format!("{v}: {e}")))?
             }
             Some(other) => {
                 return Err(EnvError::InvalidPython(format!(

@@ -14,6 +14,7 @@ use airlock_runtime::ExecutionResult;
 
 use super::body::ExecuteBody;
 use super::error::{ApiError, ErrorBody, JsonBody};
+use super::responses::{CodeTooLarge, Invalid, Malformed, OverQuota, Unauthorized};
 use crate::jobs::{blocking, view};
 use crate::service::Service;
 use crate::store::{AuditFilter, AuditRecord, Job};
@@ -79,10 +80,10 @@ async fn analyzed(
     request_body = CodeBody,
     responses(
         (status = 200, description = "The verdict", body = airlock_analyzer::CodeValidationResult),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = CodeTooLarge),
+        (status = 422, response = Invalid)
     )
 )]
 pub async fn validate(
@@ -101,10 +102,10 @@ pub async fn validate(
     request_body = CodeBody,
     responses(
         (status = 200, description = "Complexity and imports", body = AnalyzeResult),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = CodeTooLarge),
+        (status = 422, response = Invalid)
     )
 )]
 pub async fn analyze(
@@ -127,7 +128,7 @@ pub async fn analyze(
     summary = "The module and call policy in force",
     responses(
         (status = 200, description = "The analyzer policy", body = airlock_analyzer::Policy),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody)
+        (status = 401, response = Unauthorized)
     )
 )]
 pub async fn whitelist(
@@ -146,12 +147,12 @@ pub async fn whitelist(
     request_body = ExecuteBody,
     responses(
         (status = 200, description = "The result, whatever the code did (see status and reason)", body = ExecutionResult),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = CodeTooLarge),
         (status = 409, description = "The environment is being changed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
-        (status = 429, description = "Over the key's quota", body = ErrorBody),
+        (status = 422, response = Invalid),
+        (status = 429, response = OverQuota),
         (status = 503, description = "Overloaded (code overloaded), or the environment could not be built now (code env_unavailable)", body = ErrorBody)
     )
 )]
@@ -200,12 +201,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     responses(
         (status = 202, description = "Accepted and stored; it will run even across a restart", body = Accepted),
         (status = 200, description = "The job an earlier request with the same Idempotency-Key made", body = Accepted),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = CodeTooLarge),
         (status = 409, description = "The environment is being changed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
-        (status = 429, description = "Over the key's quota", body = ErrorBody),
+        (status = 422, response = Invalid),
+        (status = 429, response = OverQuota),
         (status = 503, description = "Overloaded (code overloaded), or the environment could not be built now (code env_unavailable)", body = ErrorBody)
     )
 )]
@@ -255,7 +256,7 @@ async fn job_of(service: &Arc<Service>, headers: &HeaderMap, id: String) -> Resu
     params(("id" = String, Path, description = "The execution's id")),
     responses(
         (status = 200, description = "The result", body = ExecutionResult),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such execution (or not this caller's)", body = ErrorBody)
     )
 )]
@@ -276,7 +277,7 @@ pub async fn execution(
     params(("id" = String, Path, description = "The execution's id")),
     responses(
         (status = 200, description = "The result, status cancelled", body = ExecutionResult),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such execution (or not this caller's)", body = ErrorBody),
         (status = 409, description = "The execution is already final", body = ErrorBody)
     )
@@ -310,8 +311,8 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of records; pass next as cursor for the following page", body = AuditPage),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Invalid)
     )
 )]
 pub async fn executions(

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
+use super::responses::{Invalid, NoSuchEnvironment, Unauthorized};
 use crate::config::MaxLimits;
 use crate::jobs::blocking;
 use crate::service::Service;
@@ -190,9 +191,9 @@ impl EnvironmentInfo {
     params(EnvironmentQuery),
     responses(
         (status = 200, description = "The environment as code sees it", body = EnvironmentInfo),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody)
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchEnvironment),
+        (status = 422, response = Invalid)
     )
 )]
 pub async fn environment(

@@ -8,6 +8,7 @@ pub mod body;
 pub mod code;
 pub mod environment;
 pub mod error;
+pub mod responses;
 pub mod sessions;
 pub mod system;
 pub mod venv;
@@ -39,6 +40,17 @@ use error::{ApiError, BodyLimit};
     // Registered by hand (their path ends in a wildcard, which the router spells
     // differently from OpenAPI); every other route is documented where it is registered.
     paths(sessions::put_file, sessions::get_file),
+    components(responses(
+        responses::Malformed,
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::NoSuchEnvironment,
+        responses::NoSuchSession,
+        responses::SessionUnavailable,
+        responses::CodeTooLarge,
+        responses::Invalid,
+        responses::OverQuota,
+    )),
     modifiers(&ApiKeys),
     tags(
         (name = "code", description = "Static checks, templates and examples"),

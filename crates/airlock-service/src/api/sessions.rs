@@ -15,6 +15,9 @@ use serde::Deserialize;
 
 use super::body::{ExecuteBody, FileBody};
 use super::error::{ApiError, ErrorBody, JsonBody};
+use super::responses::{
+    CodeTooLarge, Invalid, Malformed, NoSuchSession, OverQuota, SessionUnavailable, Unauthorized,
+};
 use crate::engine::EngineError;
 use crate::jobs::blocking;
 use crate::service::Service;
@@ -67,10 +70,6 @@ pub struct SessionExecuteBody {
     pub check: Option<CheckMode>,
 }
 
-pub(crate) fn path_id(id: &str) -> String {
-    id.chars().take(80).collect()
-}
-
 #[utoipa::path(
     post,
     path = "/api/sessions",
@@ -79,10 +78,10 @@ pub(crate) fn path_id(id: &str) -> String {
     request_body = CreateSessionBody,
     responses(
         (status = 201, description = "Started", body = SessionInfo),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
         (status = 413, description = "The body or the snapshot is larger than allowed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
+        (status = 422, response = Invalid),
         (status = 429, description = "This caller has its most sessions", body = ErrorBody),
         (status = 503, description = "The service has its most sessions, or the environment could not be built now", body = ErrorBody)
     )
@@ -179,7 +178,7 @@ pub async fn create(
     summary = "This caller's live sessions",
     responses(
         (status = 200, description = "The sessions, oldest first", body = [SessionInfo]),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody)
+        (status = 401, response = Unauthorized)
     )
 )]
 pub async fn list(
@@ -205,13 +204,13 @@ pub async fn list(
     params(("id" = String, Path, description = "The session's id")),
     responses(
         (status = 200, description = "The result, whatever the code did (a timeout interrupts the call; the session keeps its state unless it ended, see error)", body = ExecutionResult),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such session (or not this caller's)", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchSession),
         (status = 409, description = "The session is running another call (code busy) or has ended (code session_ended)", body = ErrorBody),
-        (status = 413, description = "The body or the code is larger than allowed", body = ErrorBody),
-        (status = 422, description = "A field has the wrong type or a value out of range; the message names it", body = ErrorBody),
-        (status = 429, description = "Over the key's quota", body = ErrorBody),
+        (status = 413, response = CodeTooLarge),
+        (status = 422, response = Invalid),
+        (status = 429, response = OverQuota),
         (status = 503, description = "Every execution slot is busy", body = ErrorBody)
     )
 )]
@@ -222,7 +221,7 @@ pub async fn execute(
     JsonBody(body): JsonBody<SessionExecuteBody>,
 ) -> Result<Response, ApiError> {
     let caller = service.auth.caller(&headers)?;
-    let slot = service.sessions.get(&caller, &path_id(&id))?;
+    let slot = service.sessions.get(&caller, &id)?;
     let limits = slot.limits;
     let call = ExecuteBody {
         code: body.code,
@@ -249,9 +248,9 @@ pub async fn execute(
     params(("id" = String, Path, description = "The session's id")),
     responses(
         (status = 200, description = "The snapshot; give it base64-encoded as `snapshot` to POST /api/sessions. The Airlock-Skipped header names the globals that could not be pickled", content_type = "application/octet-stream"),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such session (or not this caller's)", body = ErrorBody),
-        (status = 409, description = "The session is running another call, or has ended", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchSession),
+        (status = 409, response = SessionUnavailable),
         (status = 413, description = "The snapshot would be larger than allowed", body = ErrorBody)
     )
 )]
@@ -261,7 +260,7 @@ pub async fn snapshot(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = service.auth.caller(&headers)?;
-    let slot = service.sessions.get(&caller, &path_id(&id))?;
+    let slot = service.sessions.get(&caller, &id)?;
     let max = service.config.sessions.max_snapshot_bytes;
     let (bytes, skipped) = blocking(move || {
         slot.with(|session, _| {
@@ -297,9 +296,9 @@ pub async fn snapshot(
     responses(
         (status = 200, description = "Written", body = FileWritten),
         (status = 400, description = "The path is absolute, has . or .. components, or leads outside the working directory", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such session (or not this caller's)", body = ErrorBody),
-        (status = 409, description = "The session is running another call, or has ended", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchSession),
+        (status = 409, response = SessionUnavailable),
         (status = 413, description = "The file is larger than allowed", body = ErrorBody)
     )
 )]
@@ -310,7 +309,7 @@ pub async fn put_file(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = service.auth.caller(&headers)?;
-    let slot = service.sessions.get(&caller, &path_id(&id))?;
+    let slot = service.sessions.get(&caller, &id)?;
     let max = service.config.sessions.max_file_bytes;
     let data: Bytes = axum::body::to_bytes(body, max.min(usize::MAX as u64) as usize)
         .await
@@ -346,9 +345,9 @@ pub struct FileWritten {
     responses(
         (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
         (status = 400, description = "The path is absolute, has . or .. components, leads outside the working directory, or is not a regular file", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such session (or not this caller's), or no such file", body = ErrorBody),
-        (status = 409, description = "The session is running another call, or has ended", body = ErrorBody),
+        (status = 409, response = SessionUnavailable),
         (status = 413, description = "The file is larger than allowed", body = ErrorBody)
     )
 )]
@@ -358,7 +357,7 @@ pub async fn get_file(
     Path((id, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let caller = service.auth.caller(&headers)?;
-    let slot = service.sessions.get(&caller, &path_id(&id))?;
+    let slot = service.sessions.get(&caller, &id)?;
     let max = service.config.sessions.max_file_bytes;
     let bytes = blocking(move || {
         slot.with(|session, _| {
@@ -379,8 +378,8 @@ pub async fn get_file(
     params(("id" = String, Path, description = "The session's id")),
     responses(
         (status = 200, description = "Ended", body = SessionInfo),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such session (or not this caller's)", body = ErrorBody)
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchSession)
     )
 )]
 pub async fn delete(
@@ -389,7 +388,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = service.auth.caller(&headers)?;
-    let slot = service.sessions.remove(&caller, &path_id(&id))?;
+    let slot = service.sessions.remove(&caller, &id)?;
     let mut info = slot.info();
     info.status = "deleted".into();
     // The sandbox is torn down when the last user of the session lets go of it.

@@ -13,6 +13,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::error::{ApiError, ErrorBody, JsonBody};
+use super::responses::{Forbidden, Malformed, NoSuchEnvironment, Unauthorized};
 use crate::engine::Engine;
 use crate::jobs::blocking;
 use crate::service::Service;
@@ -103,7 +104,7 @@ async fn with_engine<T: Send + 'static>(
     summary = "Every environment",
     responses(
         (status = 200, description = "The environments, by name", body = [airlock_runtime::env::VirtualEnvironment]),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody)
+        (status = 401, response = Unauthorized)
     )
 )]
 pub async fn list(
@@ -123,8 +124,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The environment's id or name")),
     responses(
         (status = 200, description = "The environment", body = airlock_runtime::env::VirtualEnvironment),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody)
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchEnvironment)
     )
 )]
 pub async fn get(
@@ -145,8 +146,8 @@ pub async fn get(
     params(("id" = String, Path, description = "The environment's id or name")),
     responses(
         (status = 200, description = "Its packages", body = [airlock_runtime::env::Package]),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody)
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchEnvironment)
     )
 )]
 pub async fn packages(
@@ -179,9 +180,9 @@ impl Progress for Created {
     responses(
         (status = 201, description = "Created and ready (wait true)", body = airlock_runtime::env::VirtualEnvironment),
         (status = 202, description = "Being created (wait false); poll GET /api/venv/{id}", body = airlock_runtime::env::VirtualEnvironment),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 403, description = "This API key may not change environments", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 409, description = "An environment of that name exists or is being created", body = ErrorBody),
         (status = 422, description = "A field is invalid, or the installer failed (code install_failed)", body = ErrorBody)
     )
@@ -212,7 +213,6 @@ pub async fn create(
         packages,
         wait,
     } = body;
-    let asked_python = python_version.is_some();
     let engine = Arc::clone(&service.engine);
     let (sender, created) = mpsc::sync_channel(1);
     let build = tokio::task::spawn_blocking(move || {
@@ -227,11 +227,6 @@ pub async fn create(
         }
         made
     });
-    // The interpreter asked for is one the host does not have.
-    let env_error = |e| match e {
-        EnvError::Python(e) if asked_python => ApiError::invalid("python_version", e),
-        other => env_error(other),
-    };
     if wait {
         let env = build
             .await
@@ -261,10 +256,10 @@ pub async fn create(
     params(("id" = String, Path, description = "The environment's id or name")),
     responses(
         (status = 200, description = "Installed", body = airlock_runtime::env::VirtualEnvironment),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 403, description = "This API key may not change environments", body = ErrorBody),
-        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NoSuchEnvironment),
         (status = 409, description = "The environment is being changed, or is not ready", body = ErrorBody),
         (status = 422, description = "A package is invalid, or the installer failed (code install_failed); nothing changed", body = ErrorBody)
     )
@@ -296,9 +291,9 @@ pub async fn install(
     params(("id" = String, Path, description = "The environment's id or name")),
     responses(
         (status = 200, description = "Removed (status deleted)", body = airlock_runtime::env::VirtualEnvironment),
-        (status = 401, description = "An API key is needed and was not given, or is not valid", body = ErrorBody),
-        (status = 403, description = "This API key may not change environments", body = ErrorBody),
-        (status = 404, description = "No such environment (or not this caller's)", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NoSuchEnvironment),
         (status = 409, description = "The environment is in use or being changed", body = ErrorBody)
     )
 )]
