@@ -4,9 +4,12 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use airlock_jail::Bind;
 use airlock_runtime::env::{
-    EnvError, EnvRuntime, Environments, Progress, Quiet, VirtualEnvironment, NO_ENV,
+    interpreter_for, EnvError, EnvRuntime, Environments, Progress, Quiet, VirtualEnvironment,
+    NO_ENV,
 };
+use airlock_runtime::python::Interpreter;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -127,17 +130,33 @@ pub fn progress(quiet: bool) -> Box<dyn Progress> {
     }
 }
 
-/// The lease on environment `name` that a run or a session holds while it lasts (None
-/// for "none"; the default environment is made on first use, with progress unless
-/// `quiet`). Err is the exit status, the reason already reported.
-pub fn lease(name: &str, quiet: bool) -> Result<Option<EnvRuntime>, i32> {
-    if name == NO_ENV {
-        return Ok(None);
-    }
-    Environments::from_env()
-        .and_then(|envs| envs.runtime(name, progress(quiet).as_ref()))
-        .map(Some)
-        .map_err(report)
+/// What a run or a session in environment `name` needs: the lease on its build, held
+/// while it lasts (None for "none"; the default environment is made on first use, with
+/// progress unless `quiet`), the interpreter and the binds. Err is the exit status, the
+/// reason already reported.
+pub fn lease(name: &str, quiet: bool) -> Result<Leased, i32> {
+    let runtime = match name {
+        NO_ENV => None,
+        name => Some(
+            Environments::from_env()
+                .and_then(|envs| envs.runtime(name, progress(quiet).as_ref()))
+                .map_err(report)?,
+        ),
+    };
+    let (python, binds) = interpreter_for(runtime.as_ref()).map_err(internal_error)?;
+    Ok(Leased {
+        runtime,
+        python,
+        binds,
+    })
+}
+
+/// See [`lease`].
+#[derive(Debug)]
+pub struct Leased {
+    pub runtime: Option<EnvRuntime>,
+    pub python: Interpreter,
+    pub binds: Vec<Bind>,
 }
 
 /// Exit status and message for an environment error: the caller's mistakes are usage

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use airlock_runtime::env::interpreter_for;
 use airlock_runtime::session::{Session, SessionOptions};
 use airlock_runtime::{ExecutionRequest, ExecutionResult};
 use base64::Engine as _;
@@ -54,13 +53,13 @@ pub fn main(args: ReplArgs) -> i32 {
         Ok(config) => config.policy(),
         Err(e) => return usage_error(e),
     };
-    let runtime = match crate::env::lease(&args.env, args.quiet) {
-        Ok(rt) => rt,
+    let crate::env::Leased {
+        runtime,
+        python,
+        binds,
+    } = match crate::env::lease(&args.env, args.quiet) {
+        Ok(leased) => leased,
         Err(code) => return code,
-    };
-    let (python, binds) = match interpreter_for(runtime.as_ref()) {
-        Ok(found) => found,
-        Err(e) => return internal_error(e),
     };
     let shape = ExecutionRequest {
         max_memory_mb: args.memory,

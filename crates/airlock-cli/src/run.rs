@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use airlock_jail::{Exit, Stream};
-use airlock_runtime::env::interpreter_for;
 use airlock_runtime::gate::Verdict;
 use airlock_runtime::request::Policy;
 use airlock_runtime::{CheckMode, ExecutionRequest, ExecutionResult, Grants, InputFile};
@@ -342,13 +341,13 @@ pub fn main(args: RunArgs) -> i32 {
         }
     };
     // The lease on the environment's build lasts until this function returns.
-    let runtime = match crate::env::lease(&args.env, args.quiet) {
-        Ok(rt) => rt,
+    let crate::env::Leased {
+        runtime,
+        python,
+        binds,
+    } = match crate::env::lease(&args.env, args.quiet) {
+        Ok(leased) => leased,
         Err(code) => return code,
-    };
-    let (python, binds) = match interpreter_for(runtime.as_ref()) {
-        Ok(found) => found,
-        Err(e) => return internal_error(e),
     };
     let spec = match req.to_spec_in(&python, &binds, &policy) {
         Ok(s) => s,
